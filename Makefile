@@ -1,0 +1,114 @@
+# ADead-BIB VM — GNU make.
+#   make                 build/bin/adead-asm, build/bin/adead-vm, build/lib/libadeadvm.{a,so}
+#   make test            build and run the test suite (cmocka + end-to-end)
+#   make test SANITIZE=1 the same under ASan+UBSan, in build-san/
+#   make check           both of the above (what .ci/run runs)
+#   make docs            regenerate docs/isa.md from isa/opcodes.def
+#   make bench           interpreter benchmarks against lua5.4 and luajit -joff
+#   make install PREFIX=/usr/local DESTDIR=
+
+VERSION := 0.1.0
+SOVERSION := 0
+PREFIX ?= /usr/local
+CC ?= cc
+
+ifeq ($(SANITIZE),1)
+BUILD ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT ?= -O1
+else
+BUILD ?= build
+SANFLAGS :=
+OPT ?= -O2
+endif
+
+# -ffp-contract=off everywhere: the f32 model forbids contraction (docs/ops.md).
+WARN := -Wall -Wextra -Werror
+CFLAGS_COMMON := -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -ffp-contract=off -g $(OPT) $(SANFLAGS) $(EXTRA_CFLAGS)
+LIB_CFLAGS := $(CFLAGS_COMMON) -fPIC -fvisibility=hidden
+LDLIBS := -lm -lpthread
+
+LIB_SRC := $(wildcard isa/*.c asm/*.c vm/*.c backends/cpu/*.c)
+LIB_SRC := $(filter-out asm/adead-asm.c vm/adead-vm.c isa/isadoc.c,$(LIB_SRC))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+HEADERS := $(wildcard include/*.h isa/*.h isa/*.def asm/*.h vm/*.h backends/*.h backends/cpu/*.h)
+
+BIN := $(BUILD)/bin
+LIB := $(BUILD)/lib
+STATIC := $(LIB)/libadeadvm.a
+SHARED := $(LIB)/libadeadvm.so.$(VERSION)
+
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test check docs bench install clean examples
+all: $(BIN)/adead-asm $(BIN)/adead-vm $(STATIC) $(SHARED) $(LIB)/libadeadvm.so
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+# The portable dispatch (a switch instead of computed goto), built only to be tested.
+$(BUILD)/obj/vm/interp-switch.o: vm/interp.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -DADEAD_SWITCH_DISPATCH -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -shared -Wl,-soname,libadeadvm.so.$(SOVERSION) -o $@ $^ $(LDLIBS)
+
+$(LIB)/libadeadvm.so: $(SHARED)
+	ln -sf libadeadvm.so.$(VERSION) $(LIB)/libadeadvm.so.$(SOVERSION)
+	ln -sf libadeadvm.so.$(VERSION) $@
+
+$(BIN)/adead-asm: $(BUILD)/obj/asm/adead-asm.o $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/adead-vm: $(BUILD)/obj/vm/adead-vm.o $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/adead-vm-switch: $(BUILD)/obj/vm/adead-vm.o $(BUILD)/obj/vm/interp-switch.o $(filter-out $(BUILD)/obj/vm/interp.o,$(LIB_OBJ))
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/isadoc: $(BUILD)/obj/isa/isadoc.o $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(STATIC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -o $@ $< $(STATIC) -lcmocka $(LDLIBS)
+
+# Tests run from the top directory and find the programs under $ADEAD_BUILD.
+test: all $(BIN)/adead-vm-switch $(BIN)/isadoc $(TEST_BIN)
+	@ADEAD_BUILD=$(BUILD) CC="$(CC)" SANITIZE="$(SANITIZE)" sh tests/run.sh $(TEST_BIN)
+
+check:
+	$(MAKE) test SANITIZE=1
+	$(MAKE) test
+
+docs: $(BIN)/isadoc
+	$(BIN)/isadoc > docs/isa.md
+
+bench: all
+	sh bench/run.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BIN)/adead-asm $(BIN)/adead-vm $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libadeadvm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libadeadvm.so.$(SOVERSION)
+	ln -sf libadeadvm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libadeadvm.so
+	install -m 644 include/adeadvm.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' adeadvm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/adeadvm.pc
+
+clean:
+	rm -rf build build-san

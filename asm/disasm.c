@@ -1,0 +1,406 @@
+/* The disassembler: a .bib module back to .adasm text that assembles to the same bytes.
+ *
+ * What makes that hold: declarations come out in an order that gives every constant and tensor
+ * its old index; names, labels and the line table (.file/.line) are reproduced; f32 values are
+ * printed so that they parse back to the same bits (NaN payloads as nan(0x...)); and an
+ * instruction that does not verify is printed word for word as .raw. */
+#include "../vm/clocale.h"
+#include "../vm/vm.h"
+#include "asm.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------- names ---------------- */
+
+int asm_names_build(const bib_module *m, asm_names *n)
+{
+    n->tensor = calloc(m->n_tensors + 1, sizeof *n->tensor);
+    n->konst = calloc(m->n_consts + 1, sizeof *n->konst);
+    n->label_at = calloc(m->n_code + 1, sizeof *n->label_at);
+    if (!n->tensor || !n->konst || !n->label_at) {
+        asm_names_free(n);
+        return -1;
+    }
+    for (uint32_t i = 0; i < m->n_symbols; i++) {
+        const bib_symbol *s = &m->symbols[i];
+        const char *name = m->strings + s->name;
+        if (s->kind == BIB_SYM_TENSOR) n->tensor[s->value] = name;
+        if (s->kind == BIB_SYM_CONST) n->konst[s->value] = name;
+        if (s->kind == BIB_SYM_LABEL && !n->label_at[s->value]) n->label_at[s->value] = name;
+    }
+    return 0;
+}
+
+void asm_names_free(asm_names *n)
+{
+    free((void *)n->tensor);
+    free((void *)n->konst);
+    free((void *)n->label_at);
+    memset(n, 0, sizeof *n);
+}
+
+/* ---------------- text output ---------------- */
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int oom;
+} out_text;
+
+static void put(out_text *o, const char *fmt, ...)
+{
+    if (o->oom) return;
+    va_list ap;
+    va_start(ap, fmt);
+    char small[512];
+    int k = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (k < 0) {
+        o->oom = 1;
+        return;
+    }
+    if (o->n + (size_t)k + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap : 4096;
+        while (cap < o->n + (size_t)k + 1) cap *= 2;
+        char *q = realloc(o->p, cap);
+        if (!q) {
+            o->oom = 1;
+            return;
+        }
+        o->p = q;
+        o->cap = cap;
+    }
+    if ((size_t)k < sizeof small) {
+        memcpy(o->p + o->n, small, (size_t)k + 1);
+    } else {
+        va_start(ap, fmt);
+        vsnprintf(o->p + o->n, (size_t)k + 1, fmt, ap);
+        va_end(ap);
+    }
+    o->n += (size_t)k;
+}
+
+/* An f32 written so that the assembler reads back the same bits. */
+static void format_f32(uint32_t bits, char *buf, size_t len)
+{
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) {
+        if (bits == 0x7FC00000u)
+            snprintf(buf, len, "nan");
+        else
+            snprintf(buf, len, "nan(0x%08" PRIX32 ")", bits);
+        return;
+    }
+    if ((bits & 0x7FFFFFFFu) == 0x7F800000u) {
+        snprintf(buf, len, bits >> 31 ? "-inf" : "inf");
+        return;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    snprintf(buf, len, "%.9g", (double)f); /* 9 significant digits round-trip every binary32 */
+}
+
+static void put_tensor_name(out_text *o, const asm_names *n, uint32_t t)
+{
+    if (n->tensor[t])
+        put(o, "%s", n->tensor[t]);
+    else
+        put(o, "t%u", t);
+}
+
+static void put_const_name(out_text *o, const asm_names *n, uint32_t k)
+{
+    if (n->konst[k])
+        put(o, "%s", n->konst[k]);
+    else
+        put(o, "k%u", k);
+}
+
+static void put_operand(out_text *o, const bib_module *m, const asm_names *n, char kind, const bib_instr *ins, int s)
+{
+    uint32_t x = ins->a[s];
+    char f[48];
+    switch (kind) {
+    case 'w':
+    case 'r':
+    case 'b': put(o, "r%u", x); break;
+    case 't':
+    case 'f':
+    case 'T': put_tensor_name(o, n, x); break;
+    case 'k':
+    case 's':
+    case 'c': put_const_name(o, n, x); break;
+    case 'i': put(o, "%" PRId32, (int32_t)x); break;
+    case 'x':
+        format_f32(x, f, sizeof f);
+        put(o, "%s", f);
+        break;
+    case 'Q': put(o, "%" PRId64, (int64_t)((uint64_t)x | (uint64_t)ins->a[s + 1] << 32)); break;
+    case 'l':
+        if (x < m->n_code && n->label_at[x])
+            put(o, "%s", n->label_at[x]);
+        else
+            put(o, "@%u", x);
+        break;
+    case 'o': put(o, "%s", isa_ops[isa_find_value(x)].name); break;
+    default: put(o, "%u", x); break;
+    }
+}
+
+static void format_instr(out_text *o, const bib_module *m, const asm_names *n, uint32_t pc)
+{
+    const bib_instr *ins = &m->code[pc];
+    char why[256];
+    if (verify_instruction(m, pc, why, sizeof why)) {
+        put(o, ".raw 0x%08" PRIX32 ", %u, %u, %u, %u", ins->op, ins->a[0], ins->a[1], ins->a[2], ins->a[3]);
+        return;
+    }
+    int op = isa_find_value(ins->op);
+    const char *kinds = isa_ops[op].kinds;
+    int kernel = op == OP_VK_COMPUTE ? isa_find_value(ins->a[0]) : -1;
+    put(o, "%s", isa_ops[op].name);
+    int first = 1;
+    for (int s = 0; s < 4; s++) {
+        char kind = kinds[s];
+        if (kind == 'T') {
+            if (s > isa_operand_count(kernel)) break;
+            kind = isa_ops[kernel].kinds[s - 1];
+        }
+        if (kind == '-' || kind == 'q') continue;
+        put(o, first ? " " : ", ");
+        first = 0;
+        put_operand(o, m, n, kind, ins, s);
+    }
+}
+
+void asm_format_instr(const bib_module *m, const asm_names *n, uint32_t pc, char *buf, size_t len)
+{
+    out_text o = {NULL, 0, 0, 0};
+    format_instr(&o, m, n, pc);
+    snprintf(buf, len, "%s", o.oom || !o.p ? "?" : o.p);
+    free(o.p);
+}
+
+/* ---------------- declarations ---------------- */
+
+static void put_values(out_text *o, const bib_module *m, const bib_const *c)
+{
+    size_t es = bib_dtype_size(c->dtype), count = c->data_size / es;
+    const uint8_t *d = m->data + c->data_off;
+    put(o, "[");
+    for (size_t i = 0; i < count; i++) {
+        if (i) put(o, i % 8 ? ", " : ",\n    ");
+        if (c->dtype == BIB_DT_F32) {
+            uint32_t bits;
+            char f[48];
+            memcpy(&bits, d + 4 * i, 4);
+            format_f32(bits, f, sizeof f);
+            put(o, "%s", f);
+        } else if (c->dtype == BIB_DT_I32) {
+            int32_t v;
+            memcpy(&v, d + 4 * i, 4);
+            put(o, "%" PRId32, v);
+        } else {
+            int64_t v;
+            memcpy(&v, d + 8 * i, 8);
+            put(o, "%" PRId64, v);
+        }
+    }
+    put(o, "]");
+}
+
+static void put_shape(out_text *o, uint32_t rank, const uint32_t *dims)
+{
+    put(o, " [");
+    for (uint32_t i = 0; i < rank; i++) put(o, i ? ", %u" : "%u", dims[i]);
+    put(o, "]");
+}
+
+static void put_const(out_text *o, const bib_module *m, const asm_names *n, uint32_t k)
+{
+    const bib_const *c = &m->consts[k];
+    put(o, ".const ");
+    if (n->konst[k]) put(o, "%s ", n->konst[k]);
+    switch (c->kind) {
+    case BIB_CONST_I64: {
+        int64_t v;
+        memcpy(&v, m->data + c->data_off, 8);
+        put(o, "i64 %" PRId64 "\n", v);
+        break;
+    }
+    case BIB_CONST_F32: {
+        uint32_t bits;
+        char f[48];
+        memcpy(&bits, m->data + c->data_off, 4);
+        format_f32(bits, f, sizeof f);
+        put(o, "f32 %s\n", f);
+        break;
+    }
+    case BIB_CONST_STR: {
+        put(o, "str \"");
+        for (uint32_t i = 0; i < c->data_size; i++) {
+            unsigned char ch = m->data[c->data_off + i];
+            if (ch == '\n') put(o, "\\n");
+            else if (ch == '\t') put(o, "\\t");
+            else if (ch == '\r') put(o, "\\r");
+            else if (ch == '"' || ch == '\\') put(o, "\\%c", ch);
+            else if (ch < 32 || ch >= 127) put(o, "\\x%02x", ch);
+            else put(o, "%c", ch);
+        }
+        put(o, "\"\n");
+        break;
+    }
+    default:
+        put(o, "%s", bib_dtype_name(c->dtype));
+        put_shape(o, c->rank, c->dims);
+        put(o, " = ");
+        put_values(o, m, c);
+        put(o, "\n");
+    }
+}
+
+/* A tensor constant that only this tensor uses and that has no name can be written inline. */
+static int inline_init(const bib_module *m, const asm_names *n, const uint32_t *users, uint32_t t)
+{
+    uint32_t k = m->tensors[t].init;
+    return k != BIB_NONE && !n->konst[k] && users[k] == 1;
+}
+
+static void put_tensor(out_text *o, const bib_module *m, const asm_names *n, uint32_t t, int inline_data)
+{
+    const bib_tensor *bt = &m->tensors[t];
+    uint32_t io = bt->flags & (BIB_T_INPUT | BIB_T_OUTPUT);
+    put(o, io == BIB_T_INPUT ? ".input " : io == BIB_T_OUTPUT ? ".output " : ".tensor ");
+    put(o, "%s %s", n->tensor[t] ? n->tensor[t] : "-", bib_dtype_name(bt->dtype));
+    if (bt->flags & BIB_T_SHAPED) put_shape(o, bt->rank, bt->dims);
+    if (bt->init != BIB_NONE) {
+        put(o, " = ");
+        if (inline_data)
+            put_values(o, m, &m->consts[bt->init]);
+        else
+            put_const_name(o, n, bt->init);
+    }
+    if (io == (BIB_T_INPUT | BIB_T_OUTPUT)) put(o, " input output");
+    put(o, "\n");
+}
+
+/* Tensors in slot order, constants in index order, merged so that the assembler numbers them
+ * as they were: a constant written inline with its tensor is created at that point. */
+static int put_declarations(out_text *o, const bib_module *m, const asm_names *n)
+{
+    uint32_t *users = calloc(m->n_consts + 1, sizeof *users);
+    if (!users) return -1;
+    for (uint32_t t = 0; t < m->n_tensors; t++)
+        if (m->tensors[t].init != BIB_NONE) users[m->tensors[t].init]++;
+    uint32_t next_const = 0;
+    for (uint32_t t = 0; t < m->n_tensors; t++) {
+        uint32_t k = m->tensors[t].init;
+        int inl = inline_init(m, n, users, t) && k >= next_const;
+        uint32_t upto = k == BIB_NONE ? 0 : inl ? k : k + 1; /* constants that must exist first */
+        for (; next_const < upto; next_const++) put_const(o, m, n, next_const);
+        put_tensor(o, m, n, t, inl);
+        if (inl) next_const = k + 1;
+    }
+    for (; next_const < m->n_consts; next_const++) put_const(o, m, n, next_const);
+    free(users);
+    return 0;
+}
+
+static void put_spirv(out_text *o, const bib_module *m)
+{
+    for (uint32_t i = 0; i < m->n_spirv; i++) {
+        put(o, ".spirv %s = [", m->strings + m->spirv[i].name);
+        for (uint32_t w = 0; w < m->spirv[i].n_words; w++)
+            put(o, w ? (w % 8 ? ", 0x%08" PRIX32 : ",\n    0x%08" PRIX32) : "0x%08" PRIX32, m->spirv[i].words[w]);
+        put(o, "]\n");
+    }
+}
+
+static void put_string_literal(out_text *o, const char *s)
+{
+    put(o, "\"");
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') put(o, "\\%c", *s);
+        else if ((unsigned char)*s < 32) put(o, "\\x%02x", (unsigned char)*s);
+        else put(o, "%c", *s);
+    }
+    put(o, "\"");
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int put_code(out_text *o, const bib_module *m, const asm_names *n)
+{
+    /* Labels by (pc, symbol order), packed in one integer to sort. */
+    uint64_t *labels = malloc(sizeof *labels * (m->n_symbols + 1));
+    if (!labels) return -1;
+    uint32_t nl = 0;
+    for (uint32_t i = 0; i < m->n_symbols; i++)
+        if (m->symbols[i].kind == BIB_SYM_LABEL) labels[nl++] = (uint64_t)m->symbols[i].value << 32 | i;
+    qsort(labels, nl, sizeof *labels, cmp_u64);
+
+    /* The line table: instructions before its first entry have none (file "", line 0). */
+    if (!m->n_lines || m->lines[0].pc > 0) put(o, ".file \"\"\n.line 0\n");
+    uint32_t li = 0, cur_file = 0, l = 0;
+    for (uint32_t pc = 0; pc <= m->n_code; pc++) {
+        for (; l < nl && labels[l] >> 32 == pc; l++) put(o, "%s:\n", m->strings + m->symbols[(uint32_t)labels[l]].name);
+        if (pc == m->n_code) break;
+        if (li < m->n_lines && m->lines[li].pc == pc) {
+            if (li == 0 || m->lines[li].file != cur_file) {
+                cur_file = m->lines[li].file;
+                put(o, ".file ");
+                put_string_literal(o, m->strings + cur_file);
+                put(o, "\n");
+            }
+            put(o, ".line %u\n", m->lines[li].line);
+            li++;
+        }
+        put(o, "    ");
+        format_instr(o, m, n, pc);
+        put(o, "\n");
+    }
+    free(labels);
+    return 0;
+}
+
+int asm_disassemble(const void *bib, size_t size, char **text, char *err, size_t errlen)
+{
+    bib_module m;
+    *text = NULL;
+    if (bib_read(bib, size, &m, err, errlen)) return ADEAD_E_LOAD;
+    asm_names n;
+    if (asm_names_build(&m, &n)) {
+        bib_free(&m);
+        return ADEAD_E_NOMEM;
+    }
+    c_locale_scope loc;
+    c_locale_enter(&loc);
+    out_text o = {NULL, 0, 0, 0};
+    put(&o, "; adead-asm %s disassembly (.bib %u.%u)\n", ADEAD_VERSION_STRING, m.ver_major, m.ver_minor);
+    if (m.flags & BIB_FLAG_RELAXED) put(&o, ".flags relaxed\n");
+    int rc = put_declarations(&o, &m, &n);
+    put_spirv(&o, &m);
+    if (!rc) rc = put_code(&o, &m, &n);
+    c_locale_leave(&loc);
+    asm_names_free(&n);
+    bib_free(&m);
+    if (rc || o.oom) {
+        free(o.p);
+        return ADEAD_E_NOMEM;
+    }
+    *text = o.p;
+    return ADEAD_OK;
+}
+
+int adead_disassemble(const void *bib, size_t size, char **text, char *err, size_t errlen)
+{
+    if (!text || (!bib && size)) return ADEAD_E_ARG;
+    return asm_disassemble(bib, size, text, err, errlen);
+}

@@ -1,0 +1,85 @@
+/* Writes docs/isa.md from the opcode table (make docs); a test fails when the file is stale. */
+#include "isa.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *flow_text(isa_flow f)
+{
+    switch (f) {
+    case FLOW_NEXT: return "";
+    case FLOW_BRANCH: return "branch";
+    case FLOW_GOTO: return "jump";
+    case FLOW_CALL: return "call";
+    case FLOW_RET: return "return";
+    case FLOW_SWITCH: return "task switch";
+    default: return "stop";
+    }
+}
+
+/* "ADD rd, ra, rb"-style operand list from the kinds. */
+static void syntax(int op, char *buf, size_t len)
+{
+    static const char *const reg_names[] = {"rd", "ra", "rb", "rc"};
+    const char *k = isa_ops[op].kinds;
+    size_t n = (size_t)snprintf(buf, len, "%s", isa_ops[op].name);
+    int first = 1;
+    for (int s = 0; s < 4 && n < len; s++) {
+        const char *word;
+        char tmp[16];
+        switch (k[s]) {
+        case '-':
+        case 'q': continue;
+        case 'w':
+        case 'r':
+        case 'b':
+            snprintf(tmp, sizeof tmp, "%s", k[s] == 'w' ? "rd" : reg_names[s]);
+            word = tmp;
+            break;
+        case 't':
+        case 'f': word = s == 0 ? "td" : s == 1 ? "ta" : "tb"; break;
+        case 'T': word = "t"; break;
+        case 'k': word = "const"; break;
+        case 's': word = "string"; break;
+        case 'c': word = "tensor-const"; break;
+        case 'i': word = "imm"; break;
+        case 'x': word = "f32"; break;
+        case 'Q': word = "imm64"; break;
+        case 'l': word = "label"; break;
+        case 'o': word = "KERNEL"; break;
+        case 'n': word = "rank"; break;
+        case 'a': word = "axis"; break;
+        default: word = "?";
+        }
+        n += (size_t)snprintf(buf + n, len - n, "%s%s", first ? " " : ", ", word);
+        first = 0;
+    }
+}
+
+int main(void)
+{
+    printf("# ADead-BIB ISA reference\n\n"
+           "Generated from `isa/opcodes.def` by `make docs`; do not edit (a test fails when it is stale).\n"
+           "Semantics in detail: `docs/machine.md` (registers, memory, tasks, traps) and `docs/ops.md`\n"
+           "(the f32 model and the tensor ops).\n\n"
+           "Every instruction is 20 bytes: `u32 opcode`, `u32 operands[4]`, little-endian. The opcode's high\n"
+           "half is its class, the low half the operation; the values are those of the original ADead-BIB HEX\n"
+           "tables and never change. Operands not listed are 0 (the verifier checks).\n\n"
+           "Operand kinds (one letter per slot in the table):\n\n"
+           "| letter | kind |\n|---|---|\n");
+    for (const char *k = ISA_KIND_LETTERS; *k; k++) printf("| `%c` | %s |\n", *k, isa_kind_text(*k));
+    uint32_t cls = 0xFFFFFFFFu;
+    for (int op = 0; op < OP__COUNT; op++) {
+        const isa_op *o = &isa_ops[op];
+        if (o->value >> 16 != cls) {
+            cls = o->value >> 16;
+            printf("\n## %s (0x%04X)\n\n| opcode | syntax | kinds | flow | meaning |\n|---|---|---|---|---|\n", isa_class_name(o->value),
+                   cls);
+        }
+        char syn[128];
+        syntax(op, syn, sizeof syn);
+        printf("| `0x%08X` | `%s` | `%s` | %s | %s |\n", o->value, syn, o->kinds, flow_text(o->flow), o->meaning);
+    }
+    printf("\n%d opcodes.\n", OP__COUNT);
+    return 0;
+}

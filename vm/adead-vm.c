@@ -1,0 +1,261 @@
+/* adead-vm: run a .bib program (or .adasm source), tensors in and out as .npy files. */
+#include "../include/adeadvm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Exit status = adead_status: 0 ok, 1 bad usage or arguments, 2 bad program, 3 trap,
+ * 4 out of fuel, 5 memory limit, 6 I/O error, 7 host out of memory. */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: adead-vm [options] PROGRAM.bib|PROGRAM.adasm\n"
+            "options:\n"
+            "  --in NAME=FILE.npy   bind input NAME to a .npy file (repeat for each input)\n"
+            "  --out NAME=FILE.npy  write output NAME to a .npy file; outputs without --out are printed\n"
+            "  --fuel N             stop after N instructions (default: no limit)\n"
+            "  --mem SIZE           memory limit in bytes, or with a K, M or G suffix (default 1G)\n"
+            "  --digest             print sha256:<hex> over all outputs (names, dtypes, shapes, bytes)\n"
+            "  --quiet              do not print outputs that have no --out\n"
+            "  --trace              print every executed instruction to stderr\n"
+            "  --stats              print the instruction count and run time to stderr\n"
+            "  --help, --version\n"
+            "exit status: 0 ok, 1 bad usage or arguments, 2 the program does not load or assemble,\n"
+            "  3 trap, 4 out of fuel, 5 memory limit, 6 I/O error, 7 host out of memory\n");
+}
+
+typedef struct {
+    const char *name, *path;
+} binding;
+
+static int parse_binding(const char *opt, const char *arg, binding *b)
+{
+    const char *eq = arg ? strchr(arg, '=') : NULL;
+    if (!eq || eq == arg || !eq[1]) {
+        fprintf(stderr, "adead-vm: %s takes NAME=FILE.npy, got '%s'\n", opt, arg ? arg : "");
+        return -1;
+    }
+    size_t n = (size_t)(eq - arg);
+    char *name = malloc(n + 1);
+    if (!name) return -1;
+    memcpy(name, arg, n);
+    name[n] = 0;
+    b->name = name;
+    b->path = eq + 1;
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *v, int allow_suffix)
+{
+    if (!s || *s < '0' || *s > '9') return -1;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno == ERANGE) return -1;
+    unsigned shift = 0;
+    if (allow_suffix && *end) {
+        const char *suffixes = "KMGT";
+        const char *p = strchr(suffixes, end[0] & ~0x20);
+        if (!p || end[1]) return -1;
+        shift = 10 * (unsigned)(p - suffixes + 1);
+        end++;
+    }
+    if (*end || (shift && x > (~0ull >> shift))) return -1;
+    *v = x << shift;
+    return 0;
+}
+
+static void to_stderr(void *user, const char *text, size_t n)
+{
+    (void)user;
+    fwrite(text, 1, n, stderr);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct {
+    const char *program;
+    binding *ins, *outs;
+    int n_in, n_out;
+    uint64_t fuel, mem;
+    int digest, quiet, trace, stats;
+} options;
+
+static int parse_args(int argc, char **argv, options *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *arg = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(a, "--version")) {
+            printf("adead-vm %s\n", adead_version());
+            exit(0);
+        } else if (!strcmp(a, "--in") || !strcmp(a, "--out")) {
+            int is_in = a[2] == 'i';
+            if (parse_binding(a, arg, is_in ? &o->ins[o->n_in] : &o->outs[o->n_out])) return -1;
+            if (is_in) o->n_in++;
+            else o->n_out++;
+            i++;
+        } else if (!strcmp(a, "--fuel")) {
+            if (parse_u64(arg, &o->fuel, 0) || !o->fuel) {
+                fprintf(stderr, "adead-vm: --fuel takes a positive instruction count, got '%s'\n", arg ? arg : "");
+                return -1;
+            }
+            i++;
+        } else if (!strcmp(a, "--mem")) {
+            if (parse_u64(arg, &o->mem, 1) || !o->mem) {
+                fprintf(stderr, "adead-vm: --mem takes a size like 4096, 64K, 512M or 2G, got '%s'\n", arg ? arg : "");
+                return -1;
+            }
+            i++;
+        } else if (!strcmp(a, "--digest")) {
+            o->digest = 1;
+        } else if (!strcmp(a, "--quiet")) {
+            o->quiet = 1;
+        } else if (!strcmp(a, "--trace")) {
+            o->trace = 1;
+        } else if (!strcmp(a, "--stats")) {
+            o->stats = 1;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "adead-vm: unknown option '%s' (try --help)\n", a);
+            return -1;
+        } else if (o->program) {
+            fprintf(stderr, "adead-vm: one program at a time ('%s' and '%s')\n", o->program, a);
+            return -1;
+        } else {
+            o->program = a;
+        }
+    }
+    if (!o->program) {
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static int bind_inputs(adead_vm *vm, const options *o)
+{
+    for (int i = 0; i < o->n_in; i++) {
+        adead_tensor_view t;
+        void *data;
+        char err[700];
+        int rc = adead_npy_read(o->ins[i].path, &t, &data, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "adead-vm: --in %s: %s\n", o->ins[i].name, err);
+            return rc;
+        }
+        rc = adead_vm_bind(vm, o->ins[i].name, t.dtype, t.rank, t.dims, t.data);
+        free(data);
+        if (rc) {
+            fprintf(stderr, "adead-vm: --in %s=%s: %s\n", o->ins[i].name, o->ins[i].path, adead_vm_error(vm));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int bound_to_file(const options *o, const char *name)
+{
+    for (int i = 0; i < o->n_out; i++)
+        if (!strcmp(o->outs[i].name, name)) return 1;
+    return 0;
+}
+
+static int write_outputs(const adead_program *prog, adead_vm *vm, const options *o)
+{
+    for (int i = 0; i < o->n_out; i++) {
+        adead_tensor_view t;
+        char err[700];
+        int rc = adead_vm_output(vm, o->outs[i].name, &t);
+        if (!rc) rc = adead_npy_write(o->outs[i].path, &t, err, sizeof err);
+        else snprintf(err, sizeof err, "%s", adead_vm_error(vm));
+        if (rc) {
+            fprintf(stderr, "adead-vm: --out %s: %s\n", o->outs[i].name, err);
+            return rc;
+        }
+    }
+    for (int i = 0; !o->quiet && i < adead_program_output_count(prog); i++) {
+        const char *name = adead_program_output_name(prog, i);
+        adead_tensor_view t;
+        if (bound_to_file(o, name)) continue;
+        if (adead_vm_output(vm, name, &t)) {
+            fprintf(stderr, "adead-vm: %s\n", adead_vm_error(vm));
+            return ADEAD_E_ARG;
+        }
+        char *text = adead_tensor_text(&t);
+        printf("%s = %s\n", name, text ? text : "(out of memory)");
+        free(text);
+    }
+    if (o->digest) {
+        char hex[65];
+        if (adead_vm_digest(vm, hex)) {
+            fprintf(stderr, "adead-vm: --digest: %s\n", adead_vm_error(vm));
+            return ADEAD_E_ARG;
+        }
+        printf("sha256:%s\n", hex);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    memset(&o, 0, sizeof o);
+    o.ins = calloc((size_t)argc, sizeof *o.ins);
+    o.outs = calloc((size_t)argc, sizeof *o.outs);
+    if (!o.ins || !o.outs) return ADEAD_E_NOMEM;
+    int rc = parse_args(argc, argv, &o);
+    if (rc) return ADEAD_E_ARG;
+
+    adead_program *prog = NULL;
+    adead_vm *vm = NULL;
+    char err[8192];
+    rc = adead_program_load_file(o.program, &prog, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, rc == ADEAD_E_LOAD && strstr(err, ": error: ") ? "%s" : "adead-vm: %s\n", err);
+        goto done;
+    }
+    vm = adead_vm_new(prog);
+    if (!vm) {
+        rc = ADEAD_E_NOMEM;
+        fprintf(stderr, "adead-vm: out of memory\n");
+        goto done;
+    }
+    if (o.fuel) adead_vm_set_fuel(vm, o.fuel);
+    if (o.mem) adead_vm_set_memory_limit(vm, o.mem);
+    if (o.trace) adead_vm_set_trace(vm, to_stderr, NULL);
+    if ((rc = bind_inputs(vm, &o))) goto done;
+    double t0 = now();
+    rc = adead_vm_run(vm);
+    double t1 = now();
+    fflush(stdout);
+    if (o.stats) {
+        uint64_t n = adead_vm_instructions(vm);
+        fprintf(stderr, "adead-vm: %llu instructions in %.6f s (%.3f ns each)\n", (unsigned long long)n, t1 - t0,
+                n ? 1e9 * (t1 - t0) / (double)n : 0.0);
+    }
+    if (rc) {
+        fprintf(stderr, "adead-vm: %s\n", adead_vm_error(vm));
+        goto done;
+    }
+    rc = write_outputs(prog, vm, &o);
+done:
+    adead_vm_free(vm);
+    adead_program_free(prog);
+    for (int i = 0; i < o.n_in; i++) free((void *)o.ins[i].name);
+    for (int i = 0; i < o.n_out; i++) free((void *)o.outs[i].name);
+    free(o.ins);
+    free(o.outs);
+    return rc;
+}

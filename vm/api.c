@@ -1,0 +1,307 @@
+/* VM lifecycle: create, limits, bind inputs, run (resumable after fuel runs out), outputs. */
+#include "clocale.h"
+#include "sha256.h"
+#include "vm.h"
+
+#include <fenv.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NO_PC UINT32_MAX
+
+static void write_stdout(void *user, const char *text, size_t n)
+{
+    (void)user;
+    fwrite(text, 1, n, stdout);
+}
+
+void vm_printf(adead_vm *vm, adead_write_fn fn, void *user, const char *fmt, ...)
+{
+    (void)vm;
+    if (!fn) return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > 0) fn(user, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+int vm_trap(adead_vm *vm, int status, uint32_t pc, const char *fmt, ...)
+{
+    char what[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (pc == NO_PC) {
+        snprintf(vm->err, sizeof vm->err, "%s: %s", vm->prog->name, what);
+    } else {
+        char where[300];
+        source_prefix(&vm->prog->mod, pc, where, sizeof where);
+        if (!where[0]) snprintf(where, sizeof where, "%s: ", vm->prog->name);
+        int op = isa_find_value(vm->prog->mod.code[pc].op);
+        snprintf(vm->err, sizeof vm->err, "%spc %u (%s): %s", where, pc, isa_ops[op].name, what);
+    }
+    vm->status = status;
+    return status;
+}
+
+adead_vm *adead_vm_new(const adead_program *prog)
+{
+    if (!prog) return NULL;
+    adead_vm *vm = calloc(1, sizeof *vm);
+    if (!vm) return NULL;
+    const bib_module *m = &prog->mod;
+    vm->prog = prog;
+    vm->code = malloc(m->n_code * sizeof *vm->code);
+    vm->tensors = calloc(m->n_tensors + 1, sizeof *vm->tensors);
+    vm->bound = calloc(m->n_tensors + 1, 1);
+    vm->tasks = calloc(VM_MAX_TASKS, sizeof *vm->tasks);
+    if (!vm->code || !vm->tensors || !vm->bound || !vm->tasks) {
+        adead_vm_free(vm);
+        return NULL;
+    }
+    memcpy(vm->code, prog->decoded, m->n_code * sizeof *vm->code);
+    for (uint32_t t = 0; t < m->n_tensors; t++) {
+        vm->tensors[t].rank = -1;
+        vm->tensors[t].dtype = m->tensors[t].dtype;
+    }
+    vm->fuel = INT64_MAX;
+    vm->fuel_granted = INT64_MAX;
+    vm->patch_pc = -1;
+    vm->mem_limit = ADEAD_DEFAULT_MEMORY;
+    vm->print_fn = write_stdout;
+    vm->cpu = cpu_executor();
+    vm->state = VM_FRESH;
+    return vm;
+}
+
+void adead_vm_free(adead_vm *vm)
+{
+    if (!vm) return;
+    if (vm->tasks)
+        for (uint32_t i = 0; i < vm->n_tasks; i++) {
+            free(vm->tasks[i].regs);
+            free(vm->tasks[i].frames);
+        }
+    free(vm->tasks);
+    arena_destroy(&vm->arena, &vm->heap);
+    heap_destroy(&vm->heap);
+    free(vm->code);
+    free(vm->tensors);
+    free(vm->bound);
+    free(vm);
+}
+
+static int api_error(adead_vm *vm, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(vm->err, sizeof vm->err, fmt, ap);
+    va_end(ap);
+    vm->status = status;
+    return status;
+}
+
+int adead_vm_set_fuel(adead_vm *vm, uint64_t fuel)
+{
+    if (!vm) return ADEAD_E_ARG;
+    if (vm->state != VM_FRESH && vm->state != VM_READY)
+        return api_error(vm, ADEAD_E_ARG, "adead_vm_set_fuel: the VM has started; use adead_vm_add_fuel");
+    vm->fuel = (!fuel || fuel > INT64_MAX) ? INT64_MAX : (int64_t)fuel;
+    vm->fuel_granted = (uint64_t)vm->fuel;
+    return ADEAD_OK;
+}
+
+int adead_vm_add_fuel(adead_vm *vm, uint64_t fuel)
+{
+    if (!vm) return ADEAD_E_ARG;
+    if (vm->state == VM_DONE || vm->state == VM_FAILED)
+        return api_error(vm, ADEAD_E_ARG, "adead_vm_add_fuel: the VM has finished");
+    uint64_t room = (uint64_t)INT64_MAX - (uint64_t)vm->fuel;
+    uint64_t add = fuel < room ? fuel : room;
+    vm->fuel += (int64_t)add;
+    vm->fuel_granted += add;
+    return ADEAD_OK;
+}
+
+int adead_vm_set_memory_limit(adead_vm *vm, uint64_t bytes)
+{
+    if (!vm) return ADEAD_E_ARG;
+    if (vm->state != VM_FRESH)
+        return api_error(vm, ADEAD_E_ARG, "adead_vm_set_memory_limit: call it before binding inputs or running");
+    vm->mem_limit = bytes;
+    return ADEAD_OK;
+}
+
+void adead_vm_set_print(adead_vm *vm, adead_write_fn fn, void *user)
+{
+    if (!vm) return;
+    vm->print_fn = fn;
+    vm->print_user = user;
+}
+
+void adead_vm_set_trace(adead_vm *vm, adead_write_fn fn, void *user)
+{
+    if (!vm) return;
+    vm->trace_fn = fn;
+    vm->trace_user = user;
+}
+
+/* First bind or run: memory, the declared tensors, the main task. */
+static int materialize(adead_vm *vm)
+{
+    if (vm->state != VM_FRESH) return ADEAD_OK;
+    const bib_module *m = &vm->prog->mod;
+    heap_init(&vm->heap, vm->mem_limit);
+    for (uint32_t t = 0; t < m->n_tensors; t++) {
+        const bib_tensor *bt = &m->tensors[t];
+        int rc = ADEAD_OK;
+        if (bt->init != BIB_NONE) {
+            rc = tensor_from_const(vm, NO_PC, t, bt->init);
+        } else if (bt->flags & BIB_T_SHAPED) {
+            int64_t dims[4] = {bt->dims[0], bt->dims[1], bt->dims[2], bt->dims[3]};
+            rc = tensor_set_shape(vm, NO_PC, t, (int)bt->rank, dims);
+        }
+        if (rc) return rc;
+    }
+    uint64_t id;
+    int rc = task_spawn(vm, NO_PC, 0, 0, &id);
+    if (rc) return rc;
+    vm->state = VM_READY;
+    return ADEAD_OK;
+}
+
+static int find_tensor(const adead_program *p, const uint32_t *list, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(p->names.tensor[list[i]], name)) return (int)list[i];
+    return -1;
+}
+
+int adead_vm_bind(adead_vm *vm, const char *name, adead_dtype dtype, int rank, const int64_t *dims, const void *data)
+{
+    if (!vm) return ADEAD_E_ARG;
+    if (!name || (rank && !dims) || rank < 0 || rank > ADEAD_MAX_RANK)
+        return api_error(vm, ADEAD_E_ARG, "adead_vm_bind: bad arguments (name, rank 0..4, dims)");
+    if (vm->state != VM_FRESH && vm->state != VM_READY)
+        return api_error(vm, ADEAD_E_ARG, "adead_vm_bind: the VM has started running");
+    const adead_program *p = vm->prog;
+    int slot = find_tensor(p, p->inputs, p->n_inputs, name);
+    if (slot < 0) return api_error(vm, ADEAD_E_ARG, "%s: there is no input named \"%s\"", p->name, name);
+    const bib_tensor *bt = &p->mod.tensors[slot];
+    if ((uint32_t)dtype != bt->dtype)
+        return api_error(vm, ADEAD_E_ARG, "input %s is %s, the data given is %s", name, bib_dtype_name(bt->dtype),
+                         bib_dtype_name((uint32_t)dtype));
+    if (bt->flags & BIB_T_SHAPED) {
+        int same = (uint32_t)rank == bt->rank;
+        for (int i = 0; same && i < rank; i++) same = dims[i] == (int64_t)bt->dims[i];
+        if (!same) return api_error(vm, ADEAD_E_ARG, "input %s: the shape given differs from the declared one", name);
+    }
+    int rc = materialize(vm);
+    if (!rc) rc = tensor_set_shape(vm, NO_PC, (uint32_t)slot, rank, dims);
+    if (rc) return rc;
+    const vm_tensor *t = &vm->tensors[slot];
+    if (t->count) {
+        if (!data) return api_error(vm, ADEAD_E_ARG, "adead_vm_bind: input %s: data is NULL", name);
+        memcpy(tensor_data(vm, t), data, (size_t)t->count * bib_dtype_size(t->dtype));
+    }
+    vm->bound[slot] = 1;
+    return ADEAD_OK;
+}
+
+int adead_vm_run(adead_vm *vm)
+{
+    if (!vm) return ADEAD_E_ARG;
+    if (vm->state == VM_DONE || vm->state == VM_FAILED)
+        return api_error(vm, ADEAD_E_ARG, "adead_vm_run: this VM has finished; create a new VM to run again");
+    int rc = materialize(vm);
+    if (rc) {
+        vm->state = VM_FAILED;
+        return rc;
+    }
+    if (vm->state == VM_READY) {
+        const adead_program *p = vm->prog;
+        for (int i = 0; i < p->n_inputs; i++) {
+            uint32_t slot = p->inputs[i];
+            if (!vm->bound[slot] && vm->tensors[slot].rank < 0)
+                return api_error(vm, ADEAD_E_ARG, "%s: input %s is not bound", p->name, p->names.tensor[slot]);
+        }
+    }
+    /* Every result is defined under round-to-nearest; the host's mode is restored after. */
+    int mode = fegetround();
+    if (mode != FE_TONEAREST) fesetround(FE_TONEAREST);
+    vm->err[0] = 0;
+    vm->status = ADEAD_OK;
+    c_locale_scope loc; /* PRINTF writes "0.5" whatever the host's locale */
+    c_locale_enter(&loc);
+    rc = interp_run(vm);
+    c_locale_leave(&loc);
+    if (mode != FE_TONEAREST) fesetround(mode);
+    vm->executed = vm->fuel_granted - (uint64_t)(vm->fuel > 0 ? vm->fuel : 0);
+    vm->state = rc == ADEAD_OK ? VM_DONE : rc == ADEAD_E_FUEL ? VM_SUSPENDED : VM_FAILED;
+    vm->status = rc;
+    return rc;
+}
+
+uint64_t adead_vm_instructions(const adead_vm *vm) { return vm ? vm->executed : 0; }
+
+const char *adead_vm_error(const adead_vm *vm) { return vm ? vm->err : "no VM"; }
+
+static int output_slot(adead_vm *vm, const char *name, int *slot)
+{
+    const adead_program *p = vm->prog;
+    if (vm->state != VM_DONE) return api_error(vm, ADEAD_E_ARG, "outputs are read after a run that ended with HALT");
+    *slot = find_tensor(p, p->outputs, p->n_outputs, name);
+    if (*slot < 0) return api_error(vm, ADEAD_E_ARG, "%s: there is no output named \"%s\"", p->name, name);
+    if (vm->tensors[*slot].rank < 0) return api_error(vm, ADEAD_E_ARG, "output %s was never written (the tensor is empty)", name);
+    return ADEAD_OK;
+}
+
+int adead_vm_output(const adead_vm *cvm, const char *name, adead_tensor_view *out)
+{
+    adead_vm *vm = (adead_vm *)cvm; /* only the error text changes */
+    if (!vm || !name || !out) return ADEAD_E_ARG;
+    int slot = -1, rc = output_slot(vm, name, &slot);
+    if (rc) return rc;
+    const vm_tensor *t = &vm->tensors[slot];
+    out->dtype = (adead_dtype)t->dtype;
+    out->rank = t->rank;
+    for (int i = 0; i < ADEAD_MAX_RANK; i++) out->dims[i] = i < t->rank ? t->dims[i] : 0;
+    out->nbytes = (size_t)t->count * bib_dtype_size(t->dtype);
+    out->data = t->count ? tensor_data(vm, t) : NULL;
+    return ADEAD_OK;
+}
+
+static void put_le(sha256_ctx *c, uint64_t v, int bytes)
+{
+    unsigned char b[8];
+    for (int i = 0; i < bytes; i++) b[i] = (unsigned char)(v >> (8 * i));
+    sha256_update(c, b, (size_t)bytes);
+}
+
+int adead_vm_digest(const adead_vm *vm, char hex[65])
+{
+    if (!vm || !hex) return ADEAD_E_ARG;
+    sha256_ctx c;
+    sha256_init(&c);
+    const adead_program *p = vm->prog;
+    for (int i = 0; i < p->n_outputs; i++) {
+        const char *name = p->names.tensor[p->outputs[i]];
+        adead_tensor_view t;
+        int rc = adead_vm_output(vm, name, &t);
+        if (rc) return rc;
+        sha256_update(&c, name, strlen(name) + 1);
+        put_le(&c, (uint64_t)t.dtype, 4);
+        put_le(&c, (uint64_t)t.rank, 4);
+        for (int d = 0; d < t.rank; d++) put_le(&c, (uint64_t)t.dims[d], 8);
+        if (t.nbytes) sha256_update(&c, t.data, t.nbytes);
+    }
+    unsigned char d[32];
+    sha256_final(&c, d);
+    sha256_hex(d, hex);
+    return ADEAD_OK;
+}

@@ -1,0 +1,199 @@
+#include "heap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void heap_init(vm_heap *h, uint64_t limit)
+{
+    memset(h, 0, sizeof *h);
+    h->limit = limit;
+    h->nblocks = 1; /* block 0 is reserved so that address 0 is never valid */
+}
+
+void heap_destroy(vm_heap *h)
+{
+    free(h->base);
+    free(h->owner);
+    free(h->bytes);
+    free(h->kind);
+    free(h->free_runs);
+    memset(h, 0, sizeof *h);
+}
+
+/* Make the host arrays hold `blocks` blocks; the extent itself is not changed. */
+static int heap_capacity(vm_heap *h, uint32_t blocks)
+{
+    if (blocks <= h->cap_blocks) return HEAP_OK;
+    uint64_t cap = h->cap_blocks ? h->cap_blocks : 16;
+    while (cap < blocks) cap *= 2;
+    uint64_t limit_blocks = h->limit / HEAP_BLOCK + 1;
+    if (cap > limit_blocks) cap = limit_blocks > blocks ? limit_blocks : blocks;
+    uint8_t *base = realloc(h->base, (size_t)cap * HEAP_BLOCK);
+    if (!base) return HEAP_NOMEM;
+    h->base = base;
+    uint32_t *owner = realloc(h->owner, (size_t)cap * sizeof *owner);
+    if (!owner) return HEAP_NOMEM;
+    h->owner = owner;
+    uint64_t *bytes = realloc(h->bytes, (size_t)cap * sizeof *bytes);
+    if (!bytes) return HEAP_NOMEM;
+    h->bytes = bytes;
+    uint8_t *kind = realloc(h->kind, (size_t)cap);
+    if (!kind) return HEAP_NOMEM;
+    h->kind = kind;
+    memset(owner + h->cap_blocks, 0, (size_t)(cap - h->cap_blocks) * sizeof *owner);
+    h->cap_blocks = (uint32_t)cap;
+    return HEAP_OK;
+}
+
+static int free_runs_insert(vm_heap *h, uint32_t at, heap_run run)
+{
+    if (h->n_free == h->cap_free) {
+        uint32_t cap = h->cap_free ? 2 * h->cap_free : 16;
+        heap_run *r = realloc(h->free_runs, cap * sizeof *r);
+        if (!r) return HEAP_NOMEM;
+        h->free_runs = r;
+        h->cap_free = cap;
+    }
+    memmove(h->free_runs + at + 1, h->free_runs + at, (h->n_free - at) * sizeof *h->free_runs);
+    h->free_runs[at] = run;
+    h->n_free++;
+    return HEAP_OK;
+}
+
+static void free_runs_remove(vm_heap *h, uint32_t at)
+{
+    memmove(h->free_runs + at, h->free_runs + at + 1, (h->n_free - at - 1) * sizeof *h->free_runs);
+    h->n_free--;
+}
+
+static void mark(vm_heap *h, uint32_t start, uint32_t count, uint64_t bytes, int kind)
+{
+    for (uint32_t b = 0; b < count; b++) h->owner[start + b] = start + 1;
+    h->bytes[start] = bytes;
+    h->kind[start] = (uint8_t)kind;
+    memset(h->base + (size_t)start * HEAP_BLOCK, 0, (size_t)count * HEAP_BLOCK);
+}
+
+int heap_alloc(vm_heap *h, uint64_t bytes, int kind, uint64_t *off)
+{
+    uint64_t need64 = bytes ? (bytes + HEAP_BLOCK - 1) / HEAP_BLOCK : 1;
+    if (need64 > h->limit / HEAP_BLOCK) return HEAP_LIMIT;
+    uint32_t need = (uint32_t)need64;
+    /* First fit among the free runs, lowest address first. */
+    for (uint32_t i = 0; i < h->n_free; i++) {
+        heap_run *r = &h->free_runs[i];
+        if (r->count < need) continue;
+        uint32_t start = r->start;
+        r->start += need;
+        r->count -= need;
+        if (!r->count) free_runs_remove(h, i);
+        mark(h, start, need, bytes, kind);
+        *off = (uint64_t)start * HEAP_BLOCK;
+        return HEAP_OK;
+    }
+    /* Otherwise grow the extent, reusing a free run that touches its end. */
+    uint32_t start = h->nblocks;
+    if (h->n_free) {
+        heap_run *last = &h->free_runs[h->n_free - 1];
+        if (last->start + last->count == h->nblocks) start = last->start;
+    }
+    uint64_t end = (uint64_t)start + need;
+    if (end * HEAP_BLOCK + h->other > h->limit || end > UINT32_MAX) return HEAP_LIMIT;
+    int rc = heap_capacity(h, (uint32_t)end);
+    if (rc) return rc;
+    if (start != h->nblocks) free_runs_remove(h, h->n_free - 1);
+    h->nblocks = (uint32_t)end;
+    mark(h, start, need, bytes, kind);
+    *off = (uint64_t)start * HEAP_BLOCK;
+    return HEAP_OK;
+}
+
+int heap_release(vm_heap *h, uint64_t off, int kind)
+{
+    if (off % HEAP_BLOCK) return -1;
+    uint64_t start64 = off / HEAP_BLOCK;
+    if (start64 == 0 || start64 >= h->nblocks) return -1;
+    uint32_t start = (uint32_t)start64;
+    if (h->owner[start] != start + 1 || h->kind[start] != kind) return -1;
+    uint64_t nb = h->bytes[start] ? (h->bytes[start] + HEAP_BLOCK - 1) / HEAP_BLOCK : 1;
+    uint32_t count = (uint32_t)nb;
+    for (uint32_t b = 0; b < count; b++) h->owner[start + b] = 0;
+    /* Insert in address order and merge with the neighbours. */
+    uint32_t lo = 0, hi = h->n_free;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (h->free_runs[mid].start < start)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    heap_run run = {start, count};
+    int merged_prev = lo > 0 && h->free_runs[lo - 1].start + h->free_runs[lo - 1].count == start;
+    int merged_next = lo < h->n_free && start + count == h->free_runs[lo].start;
+    if (merged_prev && merged_next) {
+        h->free_runs[lo - 1].count += count + h->free_runs[lo].count;
+        free_runs_remove(h, lo);
+    } else if (merged_prev) {
+        h->free_runs[lo - 1].count += count;
+    } else if (merged_next) {
+        h->free_runs[lo].start = start;
+        h->free_runs[lo].count += count;
+    } else if (free_runs_insert(h, lo, run)) {
+        /* Out of host memory for the bookkeeping: the blocks stay unusable, which is safe. */
+        return 0;
+    }
+    return 0;
+}
+
+int heap_user_range_ok(const vm_heap *h, uint64_t addr, uint64_t width)
+{
+    uint64_t blk = addr / HEAP_BLOCK;
+    if (blk >= h->nblocks || !h->owner[blk]) return 0;
+    uint32_t start = h->owner[blk] - 1;
+    if (h->kind[start] != HEAP_USER) return 0;
+    uint64_t lo = (uint64_t)start * HEAP_BLOCK;
+    return addr + width >= addr && addr + width <= lo + h->bytes[start];
+}
+
+int heap_reserve(vm_heap *h, uint64_t delta)
+{
+    if (heap_in_use(h) + delta > h->limit || heap_in_use(h) + delta < delta) return HEAP_LIMIT;
+    h->other += delta;
+    return HEAP_OK;
+}
+
+void heap_unreserve(vm_heap *h, uint64_t delta) { h->other -= delta < h->other ? delta : h->other; }
+
+/* ---- arena: one buffer, grown only while empty (ops take their scratch in one call) ---- */
+
+void *arena_alloc(vm_arena *a, vm_heap *h, size_t bytes, int *limit_hit)
+{
+    *limit_hit = 0;
+    size_t need = (bytes + 15) & ~(size_t)15;
+    if (need < bytes) return NULL;
+    if (a->size - a->used < need) {
+        if (a->used) return NULL; /* growing would move live scratch: ops ask once */
+        if (heap_reserve(h, need - a->size)) {
+            *limit_hit = 1;
+            return NULL;
+        }
+        void *p = realloc(a->base, need);
+        if (!p) {
+            heap_unreserve(h, need - a->size);
+            return NULL;
+        }
+        a->base = p;
+        a->size = need;
+    }
+    void *p = a->base + a->used;
+    a->used += need;
+    return p;
+}
+
+void arena_destroy(vm_arena *a, vm_heap *h)
+{
+    heap_unreserve(h, a->size);
+    free(a->base);
+    a->base = NULL;
+    a->size = a->used = 0;
+}

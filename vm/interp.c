@@ -1,0 +1,494 @@
+/* The interpreter: verified, pre-decoded code; computed-goto dispatch (a switch where the
+ * compiler has no labels-as-values, or with -DADEAD_SWITCH_DISPATCH).
+ *
+ * Fuel: entering a block charges its cost (vm/decode.c). When the charge goes negative, the
+ * block can only run `allowed` more instructions: the instruction at that point is patched to
+ * IOP_FUEL, which stops the machine exactly there, resumably. Between charges the remaining
+ * fuel at any instruction p is fuel + cost[p] - 1, which is how every exit settles the count.
+ *
+ * Tracing swaps the dispatch table for one whose every entry goes through the tracer first, so
+ * a VM that does not trace pays nothing for the feature.
+ */
+#include "../isa/f32.h"
+#include "vm.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(ADEAD_SWITCH_DISPATCH)
+#define THREADED 1
+#else
+#define THREADED 0
+#endif
+
+#define F(x) f32_from((uint32_t)(x))
+#define SETF(dst, val) ((dst) = f32_bits(f32_canon(val)))
+#define S(x) ((int64_t)(x))
+#define PC ((uint32_t)(ip - code))
+
+typedef struct {
+    const dinstr *ip; /* the instruction whose written registers are still to be shown */
+    uint64_t *regs;
+    uint32_t base;
+} trace_state;
+
+static void trace_writes(adead_vm *vm, trace_state *ts)
+{
+    if (!ts->ip) return;
+    const char *kinds = isa_ops[ts->ip->op].kinds;
+    const uint32_t ops[4] = {ts->ip->a, ts->ip->b, ts->ip->c, ts->ip->d};
+    char line[256];
+    size_t n = 0;
+    for (int s = 0; s < 4; s++)
+        if (kinds[s] == 'w' && n < sizeof line)
+            n += (size_t)snprintf(line + n, sizeof line - n, "  r%u=%" PRId64, ops[s], S(ts->regs[ts->base + ops[s]]));
+    if (n) vm_printf(vm, vm->trace_fn, vm->trace_user, "%s\n", line);
+    ts->ip = NULL;
+}
+
+static void trace_instr(adead_vm *vm, trace_state *ts, const dinstr *code, const dinstr *ip, vm_task *task, uint32_t base)
+{
+    trace_writes(vm, ts);
+    const bib_module *m = &vm->prog->mod;
+    uint32_t pc = (uint32_t)(ip - code);
+    char text[256], where[300];
+    asm_format_instr(m, &vm->prog->names, pc, text, sizeof text);
+    const char *file;
+    uint32_t line = bib_line_of(m, pc, &file);
+    if (line)
+        snprintf(where, sizeof where, " %s:%u", file, line);
+    else
+        where[0] = 0;
+    vm_printf(vm, vm->trace_fn, vm->trace_user, "[task %u] pc %u%s: %s\n", vm->cur, pc, where, text);
+    ts->ip = ip;
+    ts->regs = task->regs;
+    ts->base = base;
+}
+
+/* Slow half of CALL: grow the register stack or the frame stack, then push. */
+static int call_slow(adead_vm *vm, vm_task *t, uint32_t pc, uint32_t new_base, uint32_t base)
+{
+    int rc = task_reserve_window(vm, t, pc, new_base);
+    if (!rc) rc = task_push_frame(vm, t, pc, pc + 1);
+    if (!rc) t->frames[t->n_frames - 1].base = base;
+    return rc;
+}
+
+/* Integer shift count: 0..63 or a trap. */
+#define SHIFT_COUNT(var)                                                                              \
+    uint64_t var = R[ip->c];                                                                         \
+    if (var > 63) {                                                                                  \
+        rc = vm_trap(vm, ADEAD_E_TRAP, PC, "shift count %" PRId64 " is out of range (0..63)", S(var)); \
+        goto stop;                                                                                   \
+    }
+
+int interp_run(adead_vm *vm)
+{
+#if THREADED
+    static const void *const dispatch[IOP__COUNT] = {
+#define OP(name, value, kinds, flow, meaning) &&L_##name,
+#include "../isa/opcodes.def"
+#undef OP
+        &&L_IOP_FUEL,
+    };
+    static const void *const tracing[IOP__COUNT] = {
+#define OP(name, value, kinds, flow, meaning) &&L_TRACE,
+#include "../isa/opcodes.def"
+#undef OP
+        &&L_TRACE,
+    };
+    const void *const *table = vm->trace_fn ? tracing : dispatch;
+#define CASE(name) L_##name:
+#define CASE_INTERNAL(name) L_##name:
+#define DISPATCH() goto *table[ip->op]
+#else
+    const int trace_on = vm->trace_fn != NULL;
+#define CASE(name) case OP_##name:
+#define CASE_INTERNAL(name) case name:
+#define DISPATCH() goto dispatch_top
+#endif
+#define NEXT()          \
+    do {                \
+        ip++;           \
+        DISPATCH();     \
+    } while (0)
+#define ENTER(target)             \
+    do {                          \
+        ip = code + (target);     \
+        fuel -= ip->cost;         \
+        if (fuel < 0) goto fuel_low; \
+        DISPATCH();               \
+    } while (0)
+#define FALL() ENTER(PC + 1)
+#define TRAP(status, ...)                                 \
+    do {                                                  \
+        rc = vm_trap(vm, status, PC, __VA_ARGS__);        \
+        goto stop;                                        \
+    } while (0)
+#define CHECK(call)              \
+    do {                         \
+        if ((rc = (call))) goto stop; \
+    } while (0)
+
+    dinstr *const code = vm->code;
+    vm_task *task = &vm->tasks[vm->cur];
+    uint32_t base = task->base;
+    uint64_t *R = task->regs + base;
+    int64_t fuel = vm->fuel;
+    const dinstr *ip;
+    int rc = ADEAD_OK;
+    trace_state ts = {NULL, NULL, 0};
+
+    ENTER(task->pc);
+
+#if !THREADED
+dispatch_top:
+    if (trace_on && ip->op != IOP_FUEL) trace_instr(vm, &ts, code, ip, task, base);
+    switch (ip->op) {
+#else
+L_TRACE:
+    if (ip->op != IOP_FUEL) trace_instr(vm, &ts, code, ip, task, base);
+    goto *dispatch[ip->op];
+#endif
+
+    /* ---- control ---- */
+    CASE(NOP) NEXT();
+    CASE(JMP) ENTER(ip->a);
+    CASE(JZ) if (!R[ip->a]) ENTER(ip->b); FALL();
+    CASE(JNZ) if (R[ip->a]) ENTER(ip->b); FALL();
+    CASE(JEQ) if (R[ip->a] == R[ip->b]) ENTER(ip->c); FALL();
+    CASE(JNE) if (R[ip->a] != R[ip->b]) ENTER(ip->c); FALL();
+    CASE(JLT) if (S(R[ip->a]) < S(R[ip->b])) ENTER(ip->c); FALL();
+    CASE(JLE) if (S(R[ip->a]) <= S(R[ip->b])) ENTER(ip->c); FALL();
+    CASE(JGT) if (S(R[ip->a]) > S(R[ip->b])) ENTER(ip->c); FALL();
+    CASE(JGE) if (S(R[ip->a]) >= S(R[ip->b])) ENTER(ip->c); FALL();
+    CASE(JEQI) if (S(R[ip->a]) == (int32_t)ip->b) ENTER(ip->c); FALL();
+    CASE(JNEI) if (S(R[ip->a]) != (int32_t)ip->b) ENTER(ip->c); FALL();
+    CASE(JLTI) if (S(R[ip->a]) < (int32_t)ip->b) ENTER(ip->c); FALL();
+    CASE(JLEI) if (S(R[ip->a]) <= (int32_t)ip->b) ENTER(ip->c); FALL();
+    CASE(JGTI) if (S(R[ip->a]) > (int32_t)ip->b) ENTER(ip->c); FALL();
+    CASE(JGEI) if (S(R[ip->a]) >= (int32_t)ip->b) ENTER(ip->c); FALL();
+    CASE(LOOP) {
+        uint64_t i = R[ip->a] + 1;
+        R[ip->a] = i;
+        if (S(i) < S(R[ip->b])) ENTER(ip->c);
+        FALL();
+    }
+    CASE(CALL) {
+        uint32_t nb = base + ip->b;
+        if (nb + ISA_NREGS <= task->n_regs && task->n_frames < task->cap_frames) {
+            vm_frame *f = &task->frames[task->n_frames++];
+            f->ret_pc = PC + 1;
+            f->base = base;
+        } else {
+            CHECK(call_slow(vm, task, PC, nb, base));
+        }
+        base = nb;
+        R = task->regs + base;
+        ENTER(ip->a);
+    }
+    CASE(RET) {
+        if (task->n_frames) {
+            vm_frame f = task->frames[--task->n_frames];
+            base = f.base;
+            R = task->regs + base;
+            ENTER(f.ret_pc);
+        }
+        if (vm->cur == 0) goto halt; /* the main task's first frame returned */
+        task_finish(vm, vm->cur, R[0]);
+        goto switch_task;
+    }
+    CASE(SPAWN) {
+        uint64_t id;
+        CHECK(task_spawn(vm, PC, ip->b, R[ip->c], &id));
+        task = &vm->tasks[vm->cur]; /* the task array may have moved */
+        R = task->regs + base;
+        R[ip->a] = id;
+        NEXT();
+    }
+    CASE(YIELD) {
+        task->pc = PC + 1;
+        goto switch_task;
+    }
+    CASE(JOIN) {
+        uint64_t id = R[ip->b];
+        if (id >= vm->n_tasks) TRAP(ADEAD_E_TRAP, "JOIN: there is no task %" PRId64, S(id));
+        if (id == vm->cur) TRAP(ADEAD_E_TRAP, "JOIN: task %u joins itself", vm->cur);
+        if (vm->tasks[id].state == TASK_DONE) {
+            R[ip->a] = vm->tasks[id].result;
+            FALL();
+        }
+        task->state = TASK_JOINING;
+        task->join_task = (uint32_t)id;
+        task->join_reg = base + ip->a;
+        task->pc = PC + 1;
+        goto switch_task;
+    }
+    CASE(PRINTI) {
+        vm_printf(vm, vm->print_fn, vm->print_user, "%" PRId64 "\n", S(R[ip->a]));
+        NEXT();
+    }
+    CASE(PRINTF) {
+        vm_printf(vm, vm->print_fn, vm->print_user, "%.9g\n", (double)F(R[ip->a]));
+        NEXT();
+    }
+    CASE(PRINTS) {
+        const bib_const *k = &vm->prog->mod.consts[ip->a];
+        if (vm->print_fn) vm->print_fn(vm->print_user, (const char *)vm->prog->mod.data + k->data_off, k->data_size);
+        NEXT();
+    }
+    CASE(PRINTT) {
+        tensor_print(vm, &vm->tensors[ip->a], vm->print_fn, vm->print_user);
+        NEXT();
+    }
+    CASE(TRAP) TRAP(ADEAD_E_TRAP, "user trap %d", (int32_t)ip->a);
+    CASE(HALT) goto halt;
+
+    /* ---- memory ---- */
+    CASE(ALLOC) {
+        uint64_t off;
+        int hr = heap_alloc(&vm->heap, R[ip->b], HEAP_USER, &off);
+        if (hr == HEAP_LIMIT)
+            TRAP(ADEAD_E_MEMORY, "ALLOC of %" PRIu64 " bytes is over the memory limit (%" PRIu64 " bytes, %" PRIu64 " in use)",
+                 R[ip->b], vm->heap.limit, heap_in_use(&vm->heap));
+        if (hr) TRAP(ADEAD_E_NOMEM, "ALLOC of %" PRIu64 " bytes: the host is out of memory", R[ip->b]);
+        R[ip->a] = off;
+        NEXT();
+    }
+    CASE(FREE) {
+        if (heap_release(&vm->heap, R[ip->a], HEAP_USER))
+            TRAP(ADEAD_E_TRAP, "FREE of address %" PRIu64 ", which is not the start of a live ALLOC block", R[ip->a]);
+        NEXT();
+    }
+#define MEM_ACCESS(width, addr_reg, imm)                                                              \
+    uint64_t addr = R[addr_reg] + (uint64_t)S((int32_t)(imm));                                        \
+    if (!heap_user_range_ok(&vm->heap, addr, width))                                                  \
+        TRAP(ADEAD_E_TRAP, "%d-byte access at address %" PRIu64 " is outside every live ALLOC block", width, addr); \
+    uint8_t *mem = vm->heap.base + addr;
+    CASE(LOAD) {
+        MEM_ACCESS(8, ip->b, ip->c)
+        memcpy(&R[ip->a], mem, 8); /* VM memory is little-endian, like the host */
+        NEXT();
+    }
+    CASE(STORE) {
+        MEM_ACCESS(8, ip->a, ip->b)
+        memcpy(mem, &R[ip->c], 8);
+        NEXT();
+    }
+    CASE(LOADW) {
+        uint32_t w;
+        MEM_ACCESS(4, ip->b, ip->c)
+        memcpy(&w, mem, 4);
+        R[ip->a] = w;
+        NEXT();
+    }
+    CASE(STOREW) {
+        uint32_t w = (uint32_t)R[ip->c];
+        MEM_ACCESS(4, ip->a, ip->b)
+        memcpy(mem, &w, 4);
+        NEXT();
+    }
+    CASE(LOADB) {
+        MEM_ACCESS(1, ip->b, ip->c)
+        R[ip->a] = *mem;
+        NEXT();
+    }
+    CASE(STOREB) {
+        MEM_ACCESS(1, ip->a, ip->b)
+        *mem = (uint8_t)R[ip->c];
+        NEXT();
+    }
+    CASE(MOV) R[ip->a] = R[ip->b]; NEXT();
+    CASE(LDI) R[ip->a] = (uint64_t)ip->b | (uint64_t)ip->c << 32; NEXT();
+    CASE(LDF) R[ip->a] = ip->b; NEXT();
+    CASE(LDK) {
+        const bib_const *k = &vm->prog->mod.consts[ip->b];
+        uint64_t v = 0;
+        memcpy(&v, vm->prog->mod.data + k->data_off, k->data_size); /* 8 (i64) or 4 (f32) bytes */
+        R[ip->a] = v;
+        NEXT();
+    }
+    CASE(TNEW) {
+        int64_t dims[4];
+        for (uint32_t i = 0; i < ip->c; i++) dims[i] = S(R[ip->b + i]);
+        CHECK(tensor_set_shape(vm, PC, ip->a, (int)ip->c, dims));
+        NEXT();
+    }
+    CASE(TLOADK) CHECK(tensor_from_const(vm, PC, ip->a, ip->b)); NEXT();
+    CASE(TLD) {
+        uint64_t v;
+        CHECK(tensor_element(vm, PC, ip->b, R[ip->c], &v, 0));
+        R[ip->a] = v;
+        NEXT();
+    }
+    CASE(TST) {
+        uint64_t v = R[ip->c];
+        CHECK(tensor_element(vm, PC, ip->a, R[ip->b], &v, 1));
+        NEXT();
+    }
+    CASE(TDIM) {
+        const vm_tensor *t = &vm->tensors[ip->b];
+        if (t->rank < 0) TRAP(ADEAD_E_TRAP, "TDIM: tensor %u is empty", ip->b);
+        if ((int)ip->c >= t->rank) TRAP(ADEAD_E_TRAP, "TDIM: axis %u of a rank-%d tensor", ip->c, t->rank);
+        R[ip->a] = (uint64_t)t->dims[ip->c];
+        NEXT();
+    }
+    CASE(TSIZE) {
+        const vm_tensor *t = &vm->tensors[ip->b];
+        if (t->rank < 0) TRAP(ADEAD_E_TRAP, "TSIZE: tensor %u is empty", ip->b);
+        R[ip->a] = (uint64_t)t->count;
+        NEXT();
+    }
+    CASE(TFREE) tensor_release(vm, ip->a); NEXT();
+    CASE(TCOPY) CHECK(tensor_copy(vm, PC, ip->a, ip->b)); NEXT();
+    CASE(TRESHAPE) {
+        int64_t dims[4];
+        for (uint32_t i = 0; i < ip->c; i++) dims[i] = S(R[ip->b + i]);
+        CHECK(tensor_reshape(vm, PC, ip->a, (int)ip->c, dims));
+        NEXT();
+    }
+    CASE(TFILL) CHECK(tensor_fill(vm, PC, ip->a, R[ip->b])); NEXT();
+
+    /* ---- arithmetic: i64 wraps (done in uint64_t, where C defines it) ---- */
+    CASE(ADD) R[ip->a] = R[ip->b] + R[ip->c]; NEXT();
+    CASE(SUB) R[ip->a] = R[ip->b] - R[ip->c]; NEXT();
+    CASE(MUL) R[ip->a] = R[ip->b] * R[ip->c]; NEXT();
+    CASE(DIV) {
+        int64_t x = S(R[ip->b]), y = S(R[ip->c]);
+        if (!y) TRAP(ADEAD_E_TRAP, "division by zero");
+        R[ip->a] = (y == -1) ? 0 - (uint64_t)x : (uint64_t)(x / y);
+        NEXT();
+    }
+    CASE(REM) {
+        int64_t x = S(R[ip->b]), y = S(R[ip->c]);
+        if (!y) TRAP(ADEAD_E_TRAP, "remainder by zero");
+        R[ip->a] = (y == -1) ? 0 : (uint64_t)(x % y);
+        NEXT();
+    }
+    CASE(AND) R[ip->a] = R[ip->b] & R[ip->c]; NEXT();
+    CASE(OR) R[ip->a] = R[ip->b] | R[ip->c]; NEXT();
+    CASE(XOR) R[ip->a] = R[ip->b] ^ R[ip->c]; NEXT();
+    CASE(SHL) {
+        SHIFT_COUNT(n)
+        R[ip->a] = R[ip->b] << n;
+        NEXT();
+    }
+    CASE(SHR) {
+        SHIFT_COUNT(n)
+        R[ip->a] = R[ip->b] >> n;
+        NEXT();
+    }
+    CASE(SAR) {
+        SHIFT_COUNT(n)
+        uint64_t x = R[ip->b];
+        R[ip->a] = (x >> n) | ((x >> 63) ? ~(~(uint64_t)0 >> n) : 0); /* sign fill, no UB */
+        NEXT();
+    }
+    CASE(NEG) R[ip->a] = 0 - R[ip->b]; NEXT();
+    CASE(NOT) R[ip->a] = ~R[ip->b]; NEXT();
+    CASE(ADDI) R[ip->a] = R[ip->b] + (uint64_t)S((int32_t)ip->c); NEXT();
+    CASE(MULI) R[ip->a] = R[ip->b] * (uint64_t)S((int32_t)ip->c); NEXT();
+    CASE(EQ) R[ip->a] = R[ip->b] == R[ip->c]; NEXT();
+    CASE(NE) R[ip->a] = R[ip->b] != R[ip->c]; NEXT();
+    CASE(LT) R[ip->a] = S(R[ip->b]) < S(R[ip->c]); NEXT();
+    CASE(LE) R[ip->a] = S(R[ip->b]) <= S(R[ip->c]); NEXT();
+    CASE(LTU) R[ip->a] = R[ip->b] < R[ip->c]; NEXT();
+    CASE(LEU) R[ip->a] = R[ip->b] <= R[ip->c]; NEXT();
+
+    /* ---- f32 registers: the model of isa/f32.h, NaN canonical ---- */
+    CASE(FADD) SETF(R[ip->a], f32_add(F(R[ip->b]), F(R[ip->c]))); NEXT();
+    CASE(FSUB) SETF(R[ip->a], f32_sub(F(R[ip->b]), F(R[ip->c]))); NEXT();
+    CASE(FMUL) SETF(R[ip->a], f32_mul(F(R[ip->b]), F(R[ip->c]))); NEXT();
+    CASE(FDIV) SETF(R[ip->a], f32_div(F(R[ip->b]), F(R[ip->c]))); NEXT();
+    CASE(FMA) SETF(R[ip->a], f32_fma(F(R[ip->b]), F(R[ip->c]), F(R[ip->d]))); NEXT();
+    CASE(FNEG) SETF(R[ip->a], f32_neg(F(R[ip->b]))); NEXT();
+    CASE(FABS) SETF(R[ip->a], f32_abs(F(R[ip->b]))); NEXT();
+    CASE(FMIN) SETF(R[ip->a], f32_min(F(R[ip->b]), F(R[ip->c]))); NEXT();
+    CASE(FMAX) SETF(R[ip->a], f32_max(F(R[ip->b]), F(R[ip->c]))); NEXT();
+    CASE(FEXP) SETF(R[ip->a], f32_exp(F(R[ip->b]))); NEXT();
+    CASE(FEQ) R[ip->a] = f32_eq(F(R[ip->b]), F(R[ip->c])); NEXT();
+    CASE(FLT) R[ip->a] = f32_lt(F(R[ip->b]), F(R[ip->c])); NEXT();
+    CASE(FLE) R[ip->a] = f32_le(F(R[ip->b]), F(R[ip->c])); NEXT();
+    CASE(ITOF) R[ip->a] = f32_bits((float)S(R[ip->b])); NEXT();
+    CASE(FTOI) {
+        float x = f32_daz(F(R[ip->b]));
+        /* -2^63 converts; 2^63 and beyond, and NaN, do not. */
+        if (!(x >= -9223372036854775808.0f && x < 9223372036854775808.0f))
+            TRAP(ADEAD_E_TRAP, "FTOI: %.9g does not fit in an i64", (double)x);
+        R[ip->a] = (uint64_t)(int64_t)x;
+        NEXT();
+    }
+
+    /* ---- tensor ops: shapes are checked in vm/tensor.c, the work runs on an executor ---- */
+    CASE(MATMUL) CHECK(tensor_op(vm, PC, OP_MATMUL, ip->a, ip->b, ip->c)); NEXT();
+    CASE(TRANSPOSE) CHECK(tensor_op(vm, PC, OP_TRANSPOSE, ip->a, ip->b, 0)); NEXT();
+    CASE(SOFTMAX) CHECK(tensor_op(vm, PC, OP_SOFTMAX, ip->a, ip->b, 0)); NEXT();
+    CASE(RELU) CHECK(tensor_op(vm, PC, OP_RELU, ip->a, ip->b, 0)); NEXT();
+    CASE(TADD) CHECK(tensor_op(vm, PC, OP_TADD, ip->a, ip->b, ip->c)); NEXT();
+    CASE(TSUB) CHECK(tensor_op(vm, PC, OP_TSUB, ip->a, ip->b, ip->c)); NEXT();
+    CASE(TMUL) CHECK(tensor_op(vm, PC, OP_TMUL, ip->a, ip->b, ip->c)); NEXT();
+
+    /* ---- GPU and Vulkan: the same ops; with no GPU executor they run on the CPU ---- */
+    CASE(GPU_INIT) NEXT();
+    CASE(GPU_ALLOC) NEXT();
+    CASE(GPU_MATMUL) CHECK(tensor_op(vm, PC, OP_MATMUL, ip->a, ip->b, ip->c)); NEXT();
+    CASE(GPU_SYNC) NEXT();
+    CASE(VK_INIT) NEXT();
+    CASE(VK_COMPUTE) CHECK(tensor_op(vm, PC, (int)ip->a, ip->b, ip->c, ip->d)); NEXT();
+    CASE(VK_SUBMIT) NEXT();
+    CASE(VK_SYNC) NEXT();
+
+    /* ---- internal ---- */
+    CASE_INTERNAL(IOP_FUEL) {
+        code[vm->patch_pc].op = vm->patch_op;
+        vm->patch_pc = -1;
+        fuel = 0;
+        task->pc = PC;
+        task->base = base;
+        vm->fuel = 0;
+        trace_writes(vm, &ts);
+        return vm_trap(vm, ADEAD_E_FUEL, PC, "out of fuel after %" PRIu64 " instructions", vm->fuel_granted);
+    }
+#if !THREADED
+    default: TRAP(ADEAD_E_TRAP, "internal error: opcode %u has no handler", ip->op);
+    }
+#endif
+
+fuel_low: {
+    /* This block can run `allowed` more instructions; stop at the next one. */
+    int64_t allowed = fuel + ip->cost;
+    vm->patch_pc = PC + allowed;
+    vm->patch_op = code[vm->patch_pc].op;
+    code[vm->patch_pc].op = IOP_FUEL;
+    DISPATCH();
+}
+
+switch_task: {
+    task->base = base;
+    int next = task_next_runnable(vm, vm->cur);
+    if (next < 0) {
+        rc = vm_trap(vm, ADEAD_E_TRAP, PC, "deadlock: every live task is waiting in JOIN");
+        goto stop;
+    }
+    vm->cur = (uint32_t)next;
+    task = &vm->tasks[next];
+    base = task->base;
+    R = task->regs + base;
+    ENTER(task->pc);
+}
+
+halt:
+    rc = ADEAD_OK;
+stop:
+    trace_writes(vm, &ts);
+    if (vm->patch_pc >= 0) {
+        code[vm->patch_pc].op = vm->patch_op;
+        vm->patch_pc = -1;
+    }
+    vm->fuel = fuel + ip->cost - 1;
+    task = &vm->tasks[vm->cur];
+    task->pc = PC;
+    task->base = base;
+    return rc;
+}

@@ -1,0 +1,341 @@
+/* The tensor table: storage in VM memory, shapes checked (overflow-safe) before any executor
+ * sees them, element access with bounds checks, and the tensor ops' shape rules. */
+#include "../isa/f32.h"
+#include "vm.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *tname(const adead_vm *vm, uint32_t slot, char *buf, size_t len)
+{
+    const char *n = vm->prog->names.tensor[slot];
+    if (n)
+        snprintf(buf, len, "%s", n);
+    else
+        snprintf(buf, len, "t%u", slot);
+    return buf;
+}
+
+static void shape_text(const vm_tensor *t, char *buf, size_t len)
+{
+    size_t n = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < t->rank && n < len; i++)
+        n += (size_t)snprintf(buf + n, len - n, i ? ",%" PRId64 : "%" PRId64, t->dims[i]);
+    if (n < len) snprintf(buf + n, len - n, "]");
+}
+
+/* Element count of a shape, or -1 if a dim is negative or the count passes 2^40. */
+static int64_t shape_count(int rank, const int64_t *dims)
+{
+    uint64_t n = 1;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] < 0) return -1;
+        if (dims[i] && n > BIB_MAX_ELEMENTS / (uint64_t)dims[i]) return -1;
+        n *= (uint64_t)dims[i];
+    }
+    return (int64_t)n;
+}
+
+/* New zeroed storage for count elements of dtype; 0 or a trap. */
+static int alloc_storage(adead_vm *vm, uint32_t pc, const char *what, uint32_t dtype, int64_t count, uint64_t *off)
+{
+    *off = 0;
+    if (!count) return ADEAD_OK;
+    uint64_t bytes = (uint64_t)count * bib_dtype_size(dtype);
+    int hr = heap_alloc(&vm->heap, bytes, HEAP_TENSOR, off);
+    if (hr == HEAP_LIMIT)
+        return vm_trap(vm, ADEAD_E_MEMORY, pc, "%s: %" PRIu64 " bytes of tensor data are over the memory limit (%" PRIu64 " bytes, %" PRIu64 " in use)",
+                       what, bytes, vm->heap.limit, heap_in_use(&vm->heap));
+    if (hr) return vm_trap(vm, ADEAD_E_NOMEM, pc, "%s: the host is out of memory", what);
+    return ADEAD_OK;
+}
+
+static void release_storage(adead_vm *vm, vm_tensor *t)
+{
+    if (t->rank >= 0 && t->count) heap_release(&vm->heap, t->off, HEAP_TENSOR);
+}
+
+/* Point slot at new storage with this shape (releasing the old), keeping dtype. */
+static void install(adead_vm *vm, uint32_t slot, int rank, const int64_t *dims, int64_t count, uint64_t off)
+{
+    vm_tensor *t = &vm->tensors[slot];
+    release_storage(vm, t);
+    t->rank = rank;
+    memset(t->dims, 0, sizeof t->dims);
+    for (int i = 0; i < rank; i++) t->dims[i] = dims[i];
+    t->count = count;
+    t->off = off;
+}
+
+int tensor_set_shape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const int64_t *dims)
+{
+    char nm[64];
+    int64_t count = shape_count(rank, dims);
+    if (count < 0) {
+        char sh[128];
+        vm_tensor tmp = {rank, 0, {0}, 0, 0};
+        for (int i = 0; i < rank; i++) tmp.dims[i] = dims[i];
+        shape_text(&tmp, sh, sizeof sh);
+        return vm_trap(vm, ADEAD_E_TRAP, pc, "tensor %s: shape %s has a negative dimension or more than 2^40 elements",
+                       tname(vm, slot, nm, sizeof nm), sh);
+    }
+    uint64_t off;
+    int rc = alloc_storage(vm, pc, tname(vm, slot, nm, sizeof nm), vm->tensors[slot].dtype, count, &off);
+    if (rc) return rc;
+    install(vm, slot, rank, dims, count, off);
+    return ADEAD_OK;
+}
+
+int tensor_from_const(adead_vm *vm, uint32_t pc, uint32_t slot, uint32_t k)
+{
+    const bib_const *c = &vm->prog->mod.consts[k];
+    int64_t dims[4];
+    for (int i = 0; i < 4; i++) dims[i] = c->dims[i];
+    int rc = tensor_set_shape(vm, pc, slot, (int)c->rank, dims);
+    if (!rc && c->data_size) memcpy(tensor_data(vm, &vm->tensors[slot]), vm->prog->mod.data + c->data_off, c->data_size);
+    return rc;
+}
+
+void tensor_release(adead_vm *vm, uint32_t slot)
+{
+    vm_tensor *t = &vm->tensors[slot];
+    release_storage(vm, t);
+    t->rank = -1;
+    t->count = 0;
+    t->off = 0;
+}
+
+static int need_data(adead_vm *vm, uint32_t pc, const char *op, uint32_t slot)
+{
+    if (vm->tensors[slot].rank >= 0) return ADEAD_OK;
+    char nm[64];
+    return vm_trap(vm, ADEAD_E_TRAP, pc, "%s: tensor %s is empty (never created, or freed)", op, tname(vm, slot, nm, sizeof nm));
+}
+
+/* Register <-> element: f32 as raw bits (zero-extended), i32 sign-extended, i64 as is. */
+int tensor_element(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t index, uint64_t *value, int store)
+{
+    const char *op = store ? "TST" : "TLD";
+    int rc = need_data(vm, pc, op, slot);
+    if (rc) return rc;
+    vm_tensor *t = &vm->tensors[slot];
+    if (index >= (uint64_t)t->count) {
+        char nm[64];
+        return vm_trap(vm, ADEAD_E_TRAP, pc, "%s: index %" PRId64 " is out of bounds for tensor %s (%" PRId64 " elements)", op,
+                       (int64_t)index, tname(vm, slot, nm, sizeof nm), t->count);
+    }
+    size_t es = bib_dtype_size(t->dtype);
+    uint8_t *p = (uint8_t *)tensor_data(vm, t) + index * es;
+    if (store) {
+        memcpy(p, value, es); /* little-endian host: the low bytes */
+        return ADEAD_OK;
+    }
+    if (t->dtype == BIB_DT_I64) {
+        memcpy(value, p, 8);
+    } else {
+        uint32_t w;
+        memcpy(&w, p, 4);
+        *value = t->dtype == BIB_DT_I32 ? (uint64_t)(int64_t)(int32_t)w : w;
+    }
+    return ADEAD_OK;
+}
+
+int tensor_copy(adead_vm *vm, uint32_t pc, uint32_t dst, uint32_t src)
+{
+    int rc = need_data(vm, pc, "TCOPY", src);
+    if (rc || dst == src) return rc;
+    const vm_tensor *s = &vm->tensors[src];
+    uint64_t off;
+    char nm[64];
+    rc = alloc_storage(vm, pc, tname(vm, dst, nm, sizeof nm), s->dtype, s->count, &off);
+    if (rc) return rc;
+    if (s->count) memcpy(vm->heap.base + off, tensor_data(vm, s), (size_t)s->count * bib_dtype_size(s->dtype));
+    install(vm, dst, s->rank, s->dims, s->count, off);
+    return ADEAD_OK;
+}
+
+int tensor_fill(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t value)
+{
+    int rc = need_data(vm, pc, "TFILL", slot);
+    if (rc) return rc;
+    vm_tensor *t = &vm->tensors[slot];
+    size_t es = bib_dtype_size(t->dtype);
+    uint8_t *p = tensor_data(vm, t);
+    for (int64_t i = 0; i < t->count; i++) memcpy(p + (size_t)i * es, &value, es);
+    return ADEAD_OK;
+}
+
+int tensor_reshape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const int64_t *dims)
+{
+    int rc = need_data(vm, pc, "TRESHAPE", slot);
+    if (rc) return rc;
+    vm_tensor *t = &vm->tensors[slot];
+    int64_t count = shape_count(rank, dims);
+    if (count != t->count) {
+        char nm[64], from[128], to[128];
+        vm_tensor want = {rank, t->dtype, {0}, 0, 0};
+        for (int i = 0; i < rank; i++) want.dims[i] = dims[i];
+        shape_text(t, from, sizeof from);
+        shape_text(&want, to, sizeof to);
+        return vm_trap(vm, ADEAD_E_TRAP, pc, "TRESHAPE: tensor %s %s cannot become %s (element counts differ)",
+                       tname(vm, slot, nm, sizeof nm), from, to);
+    }
+    memset(t->dims, 0, sizeof t->dims);
+    for (int i = 0; i < rank; i++) t->dims[i] = dims[i];
+    t->rank = rank;
+    return ADEAD_OK;
+}
+
+/* numpy broadcasting: align trailing axes; each pair of sizes equal, or one of them 1. */
+static int broadcast_shape(const vm_tensor *a, const vm_tensor *b, int *rank, int64_t *dims)
+{
+    int r = a->rank > b->rank ? a->rank : b->rank;
+    for (int i = 0; i < r; i++) {
+        int ia = a->rank - r + i, ib = b->rank - r + i;
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        if (da != db && da != 1 && db != 1) return -1;
+        dims[i] = da == 1 ? db : da;
+    }
+    *rank = r;
+    return 0;
+}
+
+/* Result shape of a kernel, or a trap naming both shapes. */
+static int result_shape(adead_vm *vm, uint32_t pc, int kernel, const vm_tensor *A, const vm_tensor *B,
+                        uint32_t a, uint32_t b, int *rank, int64_t *dims)
+{
+    const char *op = isa_ops[kernel].name;
+    char na[64], nb[64], sa[128], sb[128];
+    shape_text(A, sa, sizeof sa);
+    switch (kernel) {
+    case OP_MATMUL:
+        shape_text(B, sb, sizeof sb);
+        if (A->rank != 2 || B->rank != 2 || A->dims[1] != B->dims[0])
+            return vm_trap(vm, ADEAD_E_TRAP, pc, "MATMUL: %s %s x %s %s: needs [M,K] x [K,N]", tname(vm, a, na, sizeof na), sa,
+                           tname(vm, b, nb, sizeof nb), sb);
+        *rank = 2;
+        dims[0] = A->dims[0];
+        dims[1] = B->dims[1];
+        return 0;
+    case OP_TRANSPOSE:
+        if (A->rank != 2)
+            return vm_trap(vm, ADEAD_E_TRAP, pc, "TRANSPOSE: %s %s is not 2-D", tname(vm, a, na, sizeof na), sa);
+        *rank = 2;
+        dims[0] = A->dims[1];
+        dims[1] = A->dims[0];
+        return 0;
+    case OP_SOFTMAX:
+        if (A->rank < 1)
+            return vm_trap(vm, ADEAD_E_TRAP, pc, "SOFTMAX: %s is a scalar; it needs at least one axis", tname(vm, a, na, sizeof na));
+        /* fall through */
+    case OP_RELU:
+        *rank = A->rank;
+        memcpy(dims, A->dims, sizeof A->dims);
+        return 0;
+    default: /* TADD, TSUB, TMUL */
+        if (broadcast_shape(A, B, rank, dims)) {
+            shape_text(B, sb, sizeof sb);
+            return vm_trap(vm, ADEAD_E_TRAP, pc, "%s: shapes %s %s and %s %s do not broadcast", op, tname(vm, a, na, sizeof na), sa,
+                           tname(vm, b, nb, sizeof nb), sb);
+        }
+        return 0;
+    }
+}
+
+static exec_tensor view(adead_vm *vm, const vm_tensor *t)
+{
+    exec_tensor e;
+    e.dtype = t->dtype;
+    e.rank = t->rank;
+    memcpy(e.dims, t->dims, sizeof e.dims);
+    e.count = t->count;
+    e.data = tensor_data(vm, t);
+    return e;
+}
+
+int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uint32_t b)
+{
+    const char *op = isa_ops[kernel].name;
+    int two_inputs = isa_operand_count(kernel) == 3;
+    int rc = need_data(vm, pc, op, a);
+    if (!rc && two_inputs) rc = need_data(vm, pc, op, b);
+    if (rc) return rc;
+    const vm_tensor *A = &vm->tensors[a], *B = two_inputs ? &vm->tensors[b] : NULL;
+
+    int rank = 0;
+    int64_t dims[4] = {0, 0, 0, 0};
+    if ((rc = result_shape(vm, pc, kernel, A, B, a, b, &rank, dims))) return rc;
+    int64_t count = shape_count(rank, dims);
+
+    /* The destination keeps its storage when it already has the result's shape. MATMUL and
+     * TRANSPOSE read other elements than the one they write, so when they write onto one of
+     * their own sources they compute into arena scratch and copy back; elementwise and row ops
+     * may write in place. Otherwise the result gets fresh storage. */
+    vm_tensor *D = &vm->tensors[d];
+    int aliased = d == a || (two_inputs && d == b);
+    int same_shape = D->rank == rank && !memcmp(D->dims, dims, sizeof dims);
+    int via_scratch = same_shape && aliased && (kernel == OP_MATMUL || kernel == OP_TRANSPOSE) && count;
+    uint64_t off = D->off;
+    size_t out_bytes = (size_t)count * bib_dtype_size(D->dtype);
+    void *out = vm->heap.base + off;
+    char nm[64];
+    if (via_scratch) {
+        int limit_hit;
+        out = arena_alloc(&vm->arena, &vm->heap, out_bytes, &limit_hit);
+        if (!out)
+            return vm_trap(vm, limit_hit ? ADEAD_E_MEMORY : ADEAD_E_NOMEM, pc, "%s: %zu bytes of scratch are %s", op, out_bytes,
+                           limit_hit ? "over the memory limit" : "more than the host has");
+    } else if (!same_shape) {
+        if ((rc = alloc_storage(vm, pc, tname(vm, d, nm, sizeof nm), D->dtype, count, &off))) return rc;
+        out = vm->heap.base + off;
+    }
+
+    exec_op eop;
+    memset(&eop, 0, sizeof eop);
+    eop.kernel = kernel;
+    eop.in[0] = view(vm, A);
+    if (two_inputs) eop.in[1] = view(vm, B);
+    eop.n_in = two_inputs ? 2 : 1;
+    eop.out.dtype = D->dtype;
+    eop.out.rank = rank;
+    memcpy(eop.out.dims, dims, sizeof dims);
+    eop.out.count = count;
+    eop.out.data = out;
+
+    char why[256];
+    rc = vm->cpu->run(vm->cpu, &eop, why, sizeof why);
+    if (via_scratch) {
+        if (!rc) memcpy(tensor_data(vm, D), out, out_bytes);
+        arena_reset(&vm->arena);
+    }
+    if (rc) {
+        if (!same_shape && count) heap_release(&vm->heap, off, HEAP_TENSOR);
+        return vm_trap(vm, ADEAD_E_TRAP, pc, "%s on %s failed: %s", op, vm->cpu->name, why);
+    }
+    if (!same_shape) install(vm, d, rank, dims, count, off);
+    return ADEAD_OK;
+}
+
+/* PRINTT: the tensor as text (vm/tensor_text.c), or a note when the slot is empty. */
+void tensor_print(adead_vm *vm, const vm_tensor *t, adead_write_fn fn, void *user)
+{
+    if (!fn) return;
+    if (t->rank < 0) {
+        fn(user, "(empty tensor)\n", 15);
+        return;
+    }
+    adead_tensor_view v;
+    v.dtype = (adead_dtype)t->dtype;
+    v.rank = t->rank;
+    memcpy(v.dims, t->dims, sizeof v.dims);
+    v.nbytes = (size_t)t->count * bib_dtype_size(t->dtype);
+    v.data = t->count ? tensor_data(vm, t) : NULL;
+    char *text = adead_tensor_text(&v);
+    if (text) {
+        fn(user, text, strlen(text));
+        fn(user, "\n", 1);
+    }
+    free(text);
+}

@@ -1,0 +1,132 @@
+/* Internal state of programs and VMs (the public API in include/adeadvm.h wraps these). */
+#ifndef ADEAD_VM_H
+#define ADEAD_VM_H
+
+#include "../asm/asm.h"
+#include "../backends/executor.h"
+#include "../include/adeadvm.h"
+#include "../isa/bib.h"
+#include "../isa/isa.h"
+#include "heap.h"
+
+#include <stdarg.h>
+
+/* Pre-decoded instruction: what the interpreter dispatches on. */
+typedef struct {
+    uint16_t op;   /* dense opcode (OP_*), or IOP_* while patched */
+    uint16_t spare;
+    uint32_t cost; /* instructions from here to the end of the basic block (fuel) */
+    uint32_t a, b, c, d;
+} dinstr;
+
+/* Internal opcodes, past the table's: the instruction where fuel runs out is patched to this. */
+enum { IOP_FUEL = OP__COUNT, IOP__COUNT };
+
+struct adead_program {
+    bib_module mod;
+    char *name;            /* for messages: the file name, or "<memory>" */
+    dinstr *decoded;       /* template; every VM runs its own copy */
+    uint32_t *inputs;      /* tensor slots, in slot order */
+    uint32_t *outputs;
+    int n_inputs, n_outputs;
+    asm_names names;       /* tensor, constant and label names, for messages and traces */
+};
+
+/* Verify every instruction of a structurally valid module (vm/verify.c): 0, or -1 with the first
+ * bad pc and a reason ("ADD: operand 3: register 300 is out of range (0..255)"). */
+int verify_module_at(const bib_module *m, uint32_t *pc, char *reason, size_t len);
+/* One instruction's operands and rules (not the module-level ones): 0, or -1 with a reason. */
+int verify_instruction(const bib_module *m, uint32_t pc, char *reason, size_t len);
+/* The same, with the reason placed at "file:line: pc N: " (or "name: pc N: ") in err. */
+int verify_module(const bib_module *m, const char *name, char *err, size_t errlen);
+/* Build the dispatch form of verified code, with the fuel cost of every block (vm/decode.c). */
+dinstr *decode_module(const bib_module *m);
+/* "file:line: " for a pc, or "" when there is no line table; returns buf. */
+const char *source_prefix(const bib_module *m, uint32_t pc, char *buf, size_t len);
+
+typedef struct {
+    int rank; /* -1: the slot is empty */
+    uint32_t dtype;
+    int64_t dims[4];
+    int64_t count;
+    uint64_t off;   /* heap offset of the data (0 when count is 0) */
+} vm_tensor;
+
+typedef struct {
+    uint32_t ret_pc;
+    uint32_t base; /* the caller's register window */
+} vm_frame;
+
+enum { TASK_RUNNABLE, TASK_JOINING, TASK_DONE };
+
+typedef struct {
+    uint64_t *regs; /* register stack; the current window is regs + base */
+    uint32_t n_regs;
+    uint32_t base;
+    vm_frame *frames;
+    uint32_t n_frames, cap_frames;
+    uint32_t pc;     /* where it resumes when not running */
+    int state;
+    uint32_t join_task, join_reg; /* while TASK_JOINING: whom it waits for, where the result goes */
+    uint64_t result; /* r0 when it ended */
+} vm_task;
+
+#define VM_MAX_TASKS 1024
+#define VM_MAX_FRAMES (1u << 20)
+#define VM_MAX_REGS (1u << 24)
+
+enum { VM_FRESH, VM_READY, VM_SUSPENDED, VM_DONE, VM_FAILED };
+
+struct adead_vm {
+    const adead_program *prog;
+    dinstr *code;          /* private copy: the fuel patch is written here */
+    int state;
+    int status;            /* the last adead_status */
+    char err[1024];
+    vm_heap heap;
+    vm_arena arena;
+    vm_tensor *tensors;
+    uint8_t *bound;        /* per slot: an input bound by the host */
+    vm_task *tasks;
+    uint32_t n_tasks, cur;
+    int64_t fuel;          /* remaining; may be negative while a patch is pending */
+    uint64_t fuel_granted;
+    uint64_t executed;     /* at the last stop */
+    int64_t patch_pc;      /* -1, or the pc of the IOP_FUEL patch */
+    uint16_t patch_op;
+    uint64_t mem_limit;
+    adead_write_fn print_fn, trace_fn;
+    void *print_user, *trace_user;
+    executor *cpu;
+};
+
+/* Stop with an error: formats "file:line: pc N (OP): message" into vm->err; returns status. */
+int vm_trap(adead_vm *vm, int status, uint32_t pc, const char *fmt, ...);
+void vm_printf(adead_vm *vm, adead_write_fn fn, void *user, const char *fmt, ...);
+
+/* Tensors (vm/tensor.c). Each returns 0 or an adead_status after vm_trap at pc. */
+int tensor_set_shape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const int64_t *dims);
+int tensor_from_const(adead_vm *vm, uint32_t pc, uint32_t slot, uint32_t k);
+void tensor_release(adead_vm *vm, uint32_t slot);
+static inline void *tensor_data(adead_vm *vm, const vm_tensor *t) { return vm->heap.base + t->off; }
+int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uint32_t b);
+int tensor_element(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t index, uint64_t *value, int store);
+int tensor_copy(adead_vm *vm, uint32_t pc, uint32_t dst, uint32_t src);
+int tensor_fill(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t value);
+int tensor_reshape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const int64_t *dims);
+void tensor_print(adead_vm *vm, const vm_tensor *t, adead_write_fn fn, void *user);
+
+/* Tasks (vm/task.c). */
+int task_spawn(adead_vm *vm, uint32_t pc, uint32_t start_pc, uint64_t arg, uint64_t *id);
+/* Grow the current task's register stack so that base + 256 registers exist. */
+int task_reserve_window(adead_vm *vm, vm_task *t, uint32_t pc, uint64_t base);
+int task_push_frame(adead_vm *vm, vm_task *t, uint32_t pc, uint32_t ret_pc);
+/* The next task to run after `from` in the fixed round-robin order, or -1 if none can. */
+int task_next_runnable(const adead_vm *vm, uint32_t from);
+/* Task `id` ended: wake the tasks joining it. */
+void task_finish(adead_vm *vm, uint32_t id, uint64_t result);
+
+/* The interpreter (vm/interp.c): runs from the current task's pc. */
+int interp_run(adead_vm *vm);
+
+#endif
