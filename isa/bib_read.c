@@ -157,10 +157,10 @@ static int read_tensors(const uint8_t *p, bib_module *m, char *err, size_t errle
 static int valid_name(const char *s)
 {
     if (!*s) return 0;
-    for (const char *q = s; *q; q++) {
+    for (const char *q = s; *q; q++) { /* what the assembler reads as one identifier */
         char ch = *q;
-        int alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' || ch == '.';
-        if (!alpha && !(q != s && ch >= '0' && ch <= '9')) return 0;
+        int alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+        if (!alpha && !(q != s && ((ch >= '0' && ch <= '9') || ch == '.'))) return 0;
     }
     return 1;
 }

@@ -151,9 +151,9 @@ static int bind_inputs(adead_vm *vm, const options *o)
         void *data;
         char err[700];
         int rc = adead_npy_read(o->ins[i].path, &t, &data, err, sizeof err);
-        if (rc) {
+        if (rc) { /* unreadable or malformed: either way the file is the problem */
             fprintf(stderr, "adead-vm: --in %s: %s\n", o->ins[i].name, err);
-            return rc;
+            return rc == ADEAD_E_NOMEM ? rc : ADEAD_E_IO;
         }
         rc = adead_vm_bind(vm, o->ins[i].name, t.dtype, t.rank, t.dims, t.data);
         free(data);
