@@ -14,7 +14,7 @@ float f32_mul_tiny(float a, float b, float r)
 {
     if ((f32_bits(r) & 0x7FFFFFFFu) != F32_MIN_BITS) return signed_zero_of(r);
     double p = (double)a * (double)b; /* exact: 24 + 24 bits */
-    const double boundary = 1.1754942807573642917e-38; /* FLT_MIN - 2^-151, exact in double */
+    const double boundary = 0x1.ffffffp-127; /* FLT_MIN - 2^-151, exact in double */
     return fabs(p) < boundary ? signed_zero_of(r) : r;
 }
 
