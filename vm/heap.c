@@ -66,6 +66,9 @@ static void free_runs_remove(vm_heap *h, uint32_t at)
     h->n_free--;
 }
 
+/* Blocks an allocation of `bytes` takes (at least one), without overflow for any u64. */
+static uint64_t blocks_for(uint64_t bytes) { return bytes ? bytes / HEAP_BLOCK + (bytes % HEAP_BLOCK != 0) : 1; }
+
 static void mark(vm_heap *h, uint32_t start, uint32_t count, uint64_t bytes, int kind)
 {
     for (uint32_t b = 0; b < count; b++) h->owner[start + b] = start + 1;
@@ -76,7 +79,7 @@ static void mark(vm_heap *h, uint32_t start, uint32_t count, uint64_t bytes, int
 
 int heap_alloc(vm_heap *h, uint64_t bytes, int kind, uint64_t *off)
 {
-    uint64_t need64 = bytes ? (bytes + HEAP_BLOCK - 1) / HEAP_BLOCK : 1;
+    uint64_t need64 = blocks_for(bytes);
     if (need64 > h->limit / HEAP_BLOCK) return HEAP_LIMIT;
     uint32_t need = (uint32_t)need64;
     /* First fit among the free runs, lowest address first. */
@@ -112,11 +115,10 @@ int heap_release(vm_heap *h, uint64_t off, int kind)
 {
     if (off % HEAP_BLOCK) return -1;
     uint64_t start64 = off / HEAP_BLOCK;
-    if (start64 == 0 || start64 >= h->nblocks) return -1;
+    if (start64 == 0 || start64 >= h->nblocks || start64 >= h->cap_blocks) return -1;
     uint32_t start = (uint32_t)start64;
     if (h->owner[start] != start + 1 || h->kind[start] != kind) return -1;
-    uint64_t nb = h->bytes[start] ? (h->bytes[start] + HEAP_BLOCK - 1) / HEAP_BLOCK : 1;
-    uint32_t count = (uint32_t)nb;
+    uint32_t count = (uint32_t)blocks_for(h->bytes[start]);
     for (uint32_t b = 0; b < count; b++) h->owner[start + b] = 0;
     /* Insert in address order and merge with the neighbours. */
     uint32_t lo = 0, hi = h->n_free;
@@ -148,7 +150,7 @@ int heap_release(vm_heap *h, uint64_t off, int kind)
 int heap_user_range_ok(const vm_heap *h, uint64_t addr, uint64_t width)
 {
     uint64_t blk = addr / HEAP_BLOCK;
-    if (blk >= h->nblocks || !h->owner[blk]) return 0;
+    if (blk >= h->nblocks || blk >= h->cap_blocks || !h->owner[blk]) return 0; /* no arrays before the first alloc */
     uint32_t start = h->owner[blk] - 1;
     if (h->kind[start] != HEAP_USER) return 0;
     uint64_t lo = (uint64_t)start * HEAP_BLOCK;

@@ -213,8 +213,8 @@ L_TRACE:
     }
     CASE(JOIN) {
         uint64_t id = R[ip->b];
-        if (id >= vm->n_tasks) TRAP(ADEAD_E_TRAP, "JOIN: there is no task %" PRId64, S(id));
-        if (id == vm->cur) TRAP(ADEAD_E_TRAP, "JOIN: task %u joins itself", vm->cur);
+        if (id >= vm->n_tasks) TRAP(ADEAD_E_TRAP, "there is no task %" PRId64, S(id));
+        if (id == vm->cur) TRAP(ADEAD_E_TRAP, "task %u joins itself", vm->cur);
         if (vm->tasks[id].state == TASK_DONE) {
             R[ip->a] = vm->tasks[id].result;
             FALL();
@@ -329,14 +329,14 @@ L_TRACE:
     }
     CASE(TDIM) {
         const vm_tensor *t = &vm->tensors[ip->b];
-        if (t->rank < 0) TRAP(ADEAD_E_TRAP, "TDIM: tensor %u is empty", ip->b);
-        if ((int)ip->c >= t->rank) TRAP(ADEAD_E_TRAP, "TDIM: axis %u of a rank-%d tensor", ip->c, t->rank);
+        if (t->rank < 0) TRAP(ADEAD_E_TRAP, "tensor %u is empty", ip->b);
+        if ((int)ip->c >= t->rank) TRAP(ADEAD_E_TRAP, "axis %u of a rank-%d tensor", ip->c, t->rank);
         R[ip->a] = (uint64_t)t->dims[ip->c];
         NEXT();
     }
     CASE(TSIZE) {
         const vm_tensor *t = &vm->tensors[ip->b];
-        if (t->rank < 0) TRAP(ADEAD_E_TRAP, "TSIZE: tensor %u is empty", ip->b);
+        if (t->rank < 0) TRAP(ADEAD_E_TRAP, "tensor %u is empty", ip->b);
         R[ip->a] = (uint64_t)t->count;
         NEXT();
     }
@@ -415,7 +415,7 @@ L_TRACE:
         float x = f32_daz(F(R[ip->b]));
         /* -2^63 converts; 2^63 and beyond, and NaN, do not. */
         if (!(x >= -9223372036854775808.0f && x < 9223372036854775808.0f))
-            TRAP(ADEAD_E_TRAP, "FTOI: %.9g does not fit in an i64", (double)x);
+            TRAP(ADEAD_E_TRAP, "%.9g does not fit in an i64", (double)x);
         R[ip->a] = (uint64_t)(int64_t)x;
         NEXT();
     }

@@ -60,7 +60,7 @@ int task_push_frame(adead_vm *vm, vm_task *t, uint32_t pc, uint32_t ret_pc)
 
 int task_spawn(adead_vm *vm, uint32_t pc, uint32_t start_pc, uint64_t arg, uint64_t *id)
 {
-    if (vm->n_tasks >= VM_MAX_TASKS) return vm_trap(vm, ADEAD_E_TRAP, pc, "SPAWN: more than %d tasks", VM_MAX_TASKS);
+    if (vm->n_tasks >= VM_MAX_TASKS) return vm_trap(vm, ADEAD_E_TRAP, pc, "more than %d tasks", VM_MAX_TASKS);
     /* The task table is allocated at its full size when the VM starts, so it never moves. */
     vm_task *t = &vm->tasks[vm->n_tasks];
     memset(t, 0, sizeof *t);

@@ -107,23 +107,31 @@ void tensor_release(adead_vm *vm, uint32_t slot)
     t->off = 0;
 }
 
-static int need_data(adead_vm *vm, uint32_t pc, const char *op, uint32_t slot)
+/* "MATMUL: " when a kernel runs under another instruction (VK_COMPUTE), else "": the trap
+ * message already names the instruction. */
+static const char *kernel_context(const adead_vm *vm, uint32_t pc, int kernel, char *buf, size_t len)
+{
+    buf[0] = 0;
+    if (isa_find_value(vm->prog->mod.code[pc].op) != kernel) snprintf(buf, len, "%s: ", isa_ops[kernel].name);
+    return buf;
+}
+
+static int need_data(adead_vm *vm, uint32_t pc, const char *ctx, uint32_t slot)
 {
     if (vm->tensors[slot].rank >= 0) return ADEAD_OK;
     char nm[64];
-    return vm_trap(vm, ADEAD_E_TRAP, pc, "%s: tensor %s is empty (never created, or freed)", op, tname(vm, slot, nm, sizeof nm));
+    return vm_trap(vm, ADEAD_E_TRAP, pc, "%stensor %s is empty (never created, or freed)", ctx, tname(vm, slot, nm, sizeof nm));
 }
 
 /* Register <-> element: f32 as raw bits (zero-extended), i32 sign-extended, i64 as is. */
 int tensor_element(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t index, uint64_t *value, int store)
 {
-    const char *op = store ? "TST" : "TLD";
-    int rc = need_data(vm, pc, op, slot);
+    int rc = need_data(vm, pc, "", slot);
     if (rc) return rc;
     vm_tensor *t = &vm->tensors[slot];
     if (index >= (uint64_t)t->count) {
         char nm[64];
-        return vm_trap(vm, ADEAD_E_TRAP, pc, "%s: index %" PRId64 " is out of bounds for tensor %s (%" PRId64 " elements)", op,
+        return vm_trap(vm, ADEAD_E_TRAP, pc, "index %" PRId64 " is out of bounds for tensor %s (%" PRId64 " elements)",
                        (int64_t)index, tname(vm, slot, nm, sizeof nm), t->count);
     }
     size_t es = bib_dtype_size(t->dtype);
@@ -144,7 +152,7 @@ int tensor_element(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t index, uin
 
 int tensor_copy(adead_vm *vm, uint32_t pc, uint32_t dst, uint32_t src)
 {
-    int rc = need_data(vm, pc, "TCOPY", src);
+    int rc = need_data(vm, pc, "", src);
     if (rc || dst == src) return rc;
     const vm_tensor *s = &vm->tensors[src];
     uint64_t off;
@@ -158,7 +166,7 @@ int tensor_copy(adead_vm *vm, uint32_t pc, uint32_t dst, uint32_t src)
 
 int tensor_fill(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t value)
 {
-    int rc = need_data(vm, pc, "TFILL", slot);
+    int rc = need_data(vm, pc, "", slot);
     if (rc) return rc;
     vm_tensor *t = &vm->tensors[slot];
     size_t es = bib_dtype_size(t->dtype);
@@ -169,7 +177,7 @@ int tensor_fill(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t value)
 
 int tensor_reshape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const int64_t *dims)
 {
-    int rc = need_data(vm, pc, "TRESHAPE", slot);
+    int rc = need_data(vm, pc, "", slot);
     if (rc) return rc;
     vm_tensor *t = &vm->tensors[slot];
     int64_t count = shape_count(rank, dims);
@@ -179,7 +187,7 @@ int tensor_reshape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const int
         for (int i = 0; i < rank; i++) want.dims[i] = dims[i];
         shape_text(t, from, sizeof from);
         shape_text(&want, to, sizeof to);
-        return vm_trap(vm, ADEAD_E_TRAP, pc, "TRESHAPE: tensor %s %s cannot become %s (element counts differ)",
+        return vm_trap(vm, ADEAD_E_TRAP, pc, "tensor %s %s cannot become %s (element counts differ)",
                        tname(vm, slot, nm, sizeof nm), from, to);
     }
     memset(t->dims, 0, sizeof t->dims);
@@ -206,14 +214,14 @@ static int broadcast_shape(const vm_tensor *a, const vm_tensor *b, int *rank, in
 static int result_shape(adead_vm *vm, uint32_t pc, int kernel, const vm_tensor *A, const vm_tensor *B,
                         uint32_t a, uint32_t b, int *rank, int64_t *dims)
 {
-    const char *op = isa_ops[kernel].name;
-    char na[64], nb[64], sa[128], sb[128];
+    char ctx[32], na[64], nb[64], sa[128], sb[128];
+    kernel_context(vm, pc, kernel, ctx, sizeof ctx);
     shape_text(A, sa, sizeof sa);
     switch (kernel) {
     case OP_MATMUL:
         shape_text(B, sb, sizeof sb);
         if (A->rank != 2 || B->rank != 2 || A->dims[1] != B->dims[0])
-            return vm_trap(vm, ADEAD_E_TRAP, pc, "MATMUL: %s %s x %s %s: needs [M,K] x [K,N]", tname(vm, a, na, sizeof na), sa,
+            return vm_trap(vm, ADEAD_E_TRAP, pc, "%s%s %s x %s %s: needs [M,K] x [K,N]", ctx, tname(vm, a, na, sizeof na), sa,
                            tname(vm, b, nb, sizeof nb), sb);
         *rank = 2;
         dims[0] = A->dims[0];
@@ -221,14 +229,14 @@ static int result_shape(adead_vm *vm, uint32_t pc, int kernel, const vm_tensor *
         return 0;
     case OP_TRANSPOSE:
         if (A->rank != 2)
-            return vm_trap(vm, ADEAD_E_TRAP, pc, "TRANSPOSE: %s %s is not 2-D", tname(vm, a, na, sizeof na), sa);
+            return vm_trap(vm, ADEAD_E_TRAP, pc, "%s%s %s is not 2-D", ctx, tname(vm, a, na, sizeof na), sa);
         *rank = 2;
         dims[0] = A->dims[1];
         dims[1] = A->dims[0];
         return 0;
     case OP_SOFTMAX:
         if (A->rank < 1)
-            return vm_trap(vm, ADEAD_E_TRAP, pc, "SOFTMAX: %s is a scalar; it needs at least one axis", tname(vm, a, na, sizeof na));
+            return vm_trap(vm, ADEAD_E_TRAP, pc, "%s%s is a scalar; it needs at least one axis", ctx, tname(vm, a, na, sizeof na));
         /* fall through */
     case OP_RELU:
         *rank = A->rank;
@@ -237,7 +245,7 @@ static int result_shape(adead_vm *vm, uint32_t pc, int kernel, const vm_tensor *
     default: /* TADD, TSUB, TMUL */
         if (broadcast_shape(A, B, rank, dims)) {
             shape_text(B, sb, sizeof sb);
-            return vm_trap(vm, ADEAD_E_TRAP, pc, "%s: shapes %s %s and %s %s do not broadcast", op, tname(vm, a, na, sizeof na), sa,
+            return vm_trap(vm, ADEAD_E_TRAP, pc, "%sshapes %s %s and %s %s do not broadcast", ctx, tname(vm, a, na, sizeof na), sa,
                            tname(vm, b, nb, sizeof nb), sb);
         }
         return 0;
@@ -257,10 +265,11 @@ static exec_tensor view(adead_vm *vm, const vm_tensor *t)
 
 int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uint32_t b)
 {
-    const char *op = isa_ops[kernel].name;
+    char ctx[32];
+    kernel_context(vm, pc, kernel, ctx, sizeof ctx);
     int two_inputs = isa_operand_count(kernel) == 3;
-    int rc = need_data(vm, pc, op, a);
-    if (!rc && two_inputs) rc = need_data(vm, pc, op, b);
+    int rc = need_data(vm, pc, ctx, a);
+    if (!rc && two_inputs) rc = need_data(vm, pc, ctx, b);
     if (rc) return rc;
     const vm_tensor *A = &vm->tensors[a], *B = two_inputs ? &vm->tensors[b] : NULL;
 
@@ -285,7 +294,7 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uin
         int limit_hit;
         out = arena_alloc(&vm->arena, &vm->heap, out_bytes, &limit_hit);
         if (!out)
-            return vm_trap(vm, limit_hit ? ADEAD_E_MEMORY : ADEAD_E_NOMEM, pc, "%s: %zu bytes of scratch are %s", op, out_bytes,
+            return vm_trap(vm, limit_hit ? ADEAD_E_MEMORY : ADEAD_E_NOMEM, pc, "%s%zu bytes of scratch are %s", ctx, out_bytes,
                            limit_hit ? "over the memory limit" : "more than the host has");
     } else if (!same_shape) {
         if ((rc = alloc_storage(vm, pc, tname(vm, d, nm, sizeof nm), D->dtype, count, &off))) return rc;
@@ -312,7 +321,7 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uin
     }
     if (rc) {
         if (!same_shape && count) heap_release(&vm->heap, off, HEAP_TENSOR);
-        return vm_trap(vm, ADEAD_E_TRAP, pc, "%s on %s failed: %s", op, vm->cpu->name, why);
+        return vm_trap(vm, ADEAD_E_TRAP, pc, "%sthe %s executor failed: %s", ctx, vm->cpu->name, why);
     }
     if (!same_shape) install(vm, d, rank, dims, count, off);
     return ADEAD_OK;
