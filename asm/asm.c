@@ -32,7 +32,8 @@ typedef struct {
     uint32_t pc;
     int slot;
     char kind;
-    char *name;
+    const char *name; /* points into the source text, which outlives the assembly */
+    uint32_t len;
     srcpos at;
 } fixup;
 
@@ -428,8 +429,8 @@ static int add_fixup(assembler *as, uint32_t pc, int slot, char kind, const toke
     f->slot = slot;
     f->kind = kind;
     f->at = pos_of(t);
-    f->name = dup_text(as, t->text, t->len);
-    if (!f->name) return -1;
+    f->name = t->text;
+    f->len = (uint32_t)t->len;
     as->n_fixups++;
     return 0;
 }
@@ -1165,11 +1166,11 @@ static void parse_all(assembler *as)
 /* ---------------- the end: names, strings, module ---------------- */
 
 /* "t12" / "k3": an index written directly, when no name matches. */
-static int64_t index_syntax(const char *name, char prefix, uint32_t limit)
+static int64_t index_syntax(const char *name, size_t len, char prefix, uint32_t limit)
 {
-    if (name[0] != prefix || !name[1]) return -1;
+    if (len < 2 || name[0] != prefix) return -1;
     uint64_t v = 0;
-    for (const char *p = name + 1; *p; p++) {
+    for (const char *p = name + 1; p < name + len; p++) {
         if (*p < '0' || *p > '9' || v > UINT32_MAX) return -1;
         v = v * 10 + (uint64_t)(*p - '0');
     }
@@ -1181,7 +1182,7 @@ static void resolve_fixups(assembler *as)
     bib_module *m = &as->m;
     for (uint32_t i = 0; i < as->n_fixups; i++) {
         fixup *f = &as->fixups[i];
-        size_t len = strlen(f->name);
+        size_t len = f->len;
         int64_t v;
         const char *what;
         if (f->kind == 'l') {
@@ -1190,30 +1191,30 @@ static void resolve_fixups(assembler *as)
             what = "label";
         } else if (f->kind == 't' || f->kind == 'f' || f->kind == 'T') {
             v = strmap_get(&as->tensors, f->name, len);
-            if (v < 0) v = index_syntax(f->name, 't', m->n_tensors);
+            if (v < 0) v = index_syntax(f->name, len, 't', m->n_tensors);
             what = "tensor";
         } else {
             v = strmap_get(&as->consts, f->name, len);
-            if (v < 0) v = index_syntax(f->name, 'k', m->n_consts);
+            if (v < 0) v = index_syntax(f->name, len, 'k', m->n_consts);
             what = "constant";
         }
         if (v < 0) {
-            error_at(as, f->at, "unknown %s '%s'", what, f->name);
+            error_at(as, f->at, "unknown %s '%.*s'", what, (int)f->len, f->name);
             continue;
         }
         if (f->kind == 'l' && v >= m->n_code) {
-            error_at(as, f->at, "label '%s' is at the end of the code: there is no instruction to jump to", f->name);
+            error_at(as, f->at, "label '%.*s' is at the end of the code: there is no instruction to jump to", (int)f->len, f->name);
             continue;
         }
         if (f->kind == 'f' && m->tensors[v].dtype != BIB_DT_F32) {
-            error_at(as, f->at, "'%s' is an %s tensor; this operand needs f32", f->name, bib_dtype_name(m->tensors[v].dtype));
+            error_at(as, f->at, "'%.*s' is an %s tensor; this operand needs f32", (int)f->len, f->name, bib_dtype_name(m->tensors[v].dtype));
             continue;
         }
         if (f->kind == 'k' || f->kind == 's' || f->kind == 'c') {
             uint32_t ck = m->consts[v].kind;
             int ok = f->kind == 'k' ? (ck == BIB_CONST_I64 || ck == BIB_CONST_F32) : f->kind == 's' ? ck == BIB_CONST_STR : ck == BIB_CONST_TENSOR;
             if (!ok) {
-                error_at(as, f->at, "constant '%s' is not a %s", f->name, isa_kind_text(f->kind));
+                error_at(as, f->at, "constant '%.*s' is not a %s", (int)f->len, f->name, isa_kind_text(f->kind));
                 continue;
             }
         }
@@ -1256,7 +1257,7 @@ static void add_symbol(assembler *as, uint32_t *cap, string_table *st, uint32_t 
 static void finish_tables(assembler *as)
 {
     bib_module *m = &as->m;
-    string_table st = {NULL, 0, 0, {NULL, NULL, 0, 0}};
+    string_table st = {NULL, 0, 0, {NULL, 0, 0}};
     uint32_t cap_symbols = 0;
     if (GROW(as, st.bytes, st.cap, 1)) return;
     st.bytes[0] = 0;
@@ -1283,7 +1284,6 @@ static void free_assembler(assembler *as)
     for (uint32_t i = 0; i < m->n_consts; i++) free(as->const_name[i]);
     for (uint32_t i = 0; i < m->n_spirv; i++) free(as->spirv_name[i]);
     for (uint32_t i = 0; i < as->n_labels; i++) free(as->labels[i].name);
-    for (uint32_t i = 0; i < as->n_fixups; i++) free(as->fixups[i].name);
     for (uint32_t i = 0; i < as->n_files; i++) free(as->file_names[i]);
     free(as->tensor_name);
     free(as->const_name);

@@ -6,8 +6,12 @@
 #include <stdint.h>
 
 typedef struct {
-    char **keys;
-    uint32_t *values;
+    char *key; /* NULL: free slot */
+    uint32_t len, hash, value;
+} strmap_slot;
+
+typedef struct {
+    strmap_slot *slots;
     size_t cap, count;
 } strmap;
 

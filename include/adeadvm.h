@@ -90,7 +90,8 @@ typedef void (*adead_write_fn)(void *user, const char *text, size_t n);
 ADEAD_API adead_vm *adead_vm_new(const adead_program *prog);
 ADEAD_API void adead_vm_free(adead_vm *vm);
 
-/* Limits: call before binding inputs or running. fuel 0 = unlimited. */
+/* Limits. The memory limit is set before binding inputs or running; the fuel before running
+ * (afterwards, adead_vm_add_fuel). fuel 0 = unlimited. */
 ADEAD_API int adead_vm_set_fuel(adead_vm *vm, uint64_t fuel);
 ADEAD_API int adead_vm_set_memory_limit(adead_vm *vm, uint64_t bytes);
 /* Where PRINT* output goes (default: stdout). */

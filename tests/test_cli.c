@@ -4,7 +4,6 @@
 #include "testutil.h"
 
 #include <dirent.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- a temporary folder for the whole group (flat: files only) ---- */
@@ -55,6 +54,40 @@ static void write_text(const char *path, const char *text) { write_file(path, te
 
 static int file_exists(const char *path) { return access(path, F_OK) == 0; }
 
+/* ---- memory the harness owns ----
+ * Command output, file contents and .npy data are freed after each test, so that a failing check
+ * (which leaves the test at once) leaks nothing and the sanitizer build reports only real leaks. */
+
+static void **owned;
+static size_t n_owned, cap_owned;
+
+static void *keep(void *p)
+{
+    assert_non_null(p);
+    if (n_owned == cap_owned) {
+        size_t cap = cap_owned ? 2 * cap_owned : 64;
+        void **bigger = realloc(owned, cap * sizeof *owned);
+        if (!bigger) {
+            free(p);
+            fail_msg("out of memory");
+        }
+        owned = bigger;
+        cap_owned = cap;
+    }
+    owned[n_owned++] = p;
+    return p;
+}
+
+static int free_owned(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < n_owned; i++) free(owned[i]);
+    free(owned);
+    owned = NULL;
+    n_owned = cap_owned = 0;
+    return 0;
+}
+
 /* ---- running the tools ---- */
 
 /* Which streams of the command come back: both (as run_cmd gives them), or only one. The
@@ -63,19 +96,20 @@ typedef enum { BOTH_STREAMS, STDOUT_ONLY, STDERR_ONLY } streams;
 
 typedef struct {
     int status;
-    char *text; /* malloc'd */
+    char *text; /* owned by the harness */
 } run_result;
 
 static run_result run_tool(const char *tool, streams which, const char *args_fmt, va_list ap)
 {
     char args[3000], cmd[4000];
-    vsnprintf(args, sizeof args, args_fmt, ap);
+    int n = vsnprintf(args, sizeof args, args_fmt, ap);
+    assert_true(n >= 0 && (size_t)n < sizeof args);
     const char *redirect = which == STDOUT_ONLY ? " 2>/dev/null" : which == STDERR_ONLY ? " 2>&1 >/dev/null" : "";
     snprintf(cmd, sizeof cmd, "(%s/bin/%s %s%s)", build_dir(), tool, args, redirect);
     run_result r;
     r.text = NULL;
     r.status = run_cmd(cmd, &r.text);
-    assert_non_null(r.text);
+    keep(r.text);
     return r;
 }
 
@@ -88,6 +122,15 @@ static run_result run_tool(const char *tool, streams which, const char *args_fmt
         va_end(ap);                                                 \
         return r;                                                   \
     }
+
+static run_result run_tool_with(const char *tool, streams which, const char *args_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, args_fmt);
+    run_result r = run_tool(tool, which, args_fmt, ap);
+    va_end(ap);
+    return r;
+}
 
 DEFINE_RUNNER(vm, "adead-vm", BOTH_STREAMS)
 DEFINE_RUNNER(vm_stdout, "adead-vm", STDOUT_ONLY)
@@ -106,20 +149,18 @@ static void assert_exit(run_result r, int expected)
     if (r.status != expected) fail_msg("exit status %d, expected %d; output:\n%s", r.status, expected, r.text);
 }
 
-/* The run exits with `status` and prints exactly `text`; frees the result. */
+/* The run exits with `status` and prints exactly `text`. */
 static void expect_exact(run_result r, int status, const char *text)
 {
     assert_exit(r, status);
     if (strcmp(r.text, text)) fail_msg("output\n----\n%s----\nexpected\n----\n%s----", r.text, text);
-    free(r.text);
 }
 
-/* The run exits with `status` and says `phrase` somewhere; frees the result. */
+/* The run exits with `status` and says `phrase` somewhere. */
 static void expect_phrase(run_result r, int status, const char *phrase)
 {
     assert_exit(r, status);
     assert_contains(r.text, phrase);
-    free(r.text);
 }
 
 /* adead-vm ARGS exits with `status` and says `phrase` (stdout and stderr together). */
@@ -161,7 +202,6 @@ static void vm_digest(char hex[65], const char *args)
     run_result r = vm("--quiet --digest %s", args);
     assert_exit(r, 0);
     digest_of(r.text, hex);
-    free(r.text);
 }
 
 /* The instruction count --stats reports. */
@@ -227,18 +267,15 @@ static void write_i64_npy(const char *path, int rank, const int64_t *dims, const
     write_npy(path, ADEAD_I64, rank, dims, values, count * sizeof *values);
 }
 
-/* A tensor read back from a .npy file; data is free()d by free_npy. */
-typedef struct {
-    adead_tensor_view view;
-    void *data;
-} npy_file;
-
-static npy_file read_npy(const char *path)
+/* A tensor read back from a .npy file (its data owned by the harness). */
+static adead_tensor_view read_npy(const char *path)
 {
-    npy_file f;
+    adead_tensor_view t;
+    void *data = NULL;
     char err[512];
-    if (adead_npy_read(path, &f.view, &f.data, err, sizeof err)) fail_msg("adead_npy_read: %s", err);
-    return f;
+    if (adead_npy_read(path, &t, &data, err, sizeof err)) fail_msg("adead_npy_read: %s", err);
+    if (data) keep(data);
+    return t;
 }
 
 static void assert_same_tensor(const adead_tensor_view *a, const adead_tensor_view *b)
@@ -250,3 +287,651 @@ static void assert_same_tensor(const adead_tensor_view *a, const adead_tensor_vi
     if (a->nbytes) assert_memory_equal(a->data, b->data, a->nbytes);
 }
 
+/* A file's whole contents (owned by the harness); size_out may be NULL. */
+static char *read_whole(const char *path, size_t *size_out)
+{
+    size_t size = 0;
+    char *bytes = slurp(path, &size);
+    if (!bytes) fail_msg("cannot read %s", path);
+    keep(bytes);
+    if (size_out) *size_out = size;
+    return bytes;
+}
+
+static void assert_same_file(const char *a_path, const char *b_path)
+{
+    size_t a_size, b_size;
+    char *a = read_whole(a_path, &a_size), *b = read_whole(b_path, &b_size);
+    if (a_size != b_size || memcmp(a, b, a_size)) fail_msg("%s and %s differ", a_path, b_path);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    size_t size;
+    char *bytes = read_whole(from, &size);
+    write_file(to, bytes, size);
+}
+
+/* ---- --help, --version ---- */
+
+static void test_vm_help_and_version(void **state)
+{
+    (void)state;
+    run_result r = vm_stdout("--help");
+    assert_exit(r, 0);
+    assert_contains(r.text, "usage: adead-vm");
+    assert_contains(r.text, "--in NAME=FILE.npy");
+    assert_contains(r.text, "--fuel N");
+    assert_contains(r.text, "exit status");
+    expect_phrase(vm_stdout("-h"), 0, "usage: adead-vm");
+    expect_exact(vm_stdout("--version"), 0, "adead-vm " ADEAD_VERSION_STRING "\n");
+}
+
+static void test_asm_help_and_version(void **state)
+{
+    (void)state;
+    run_result r = assembler_stdout("--help");
+    assert_exit(r, 0);
+    assert_contains(r.text, "usage: adead-asm");
+    assert_contains(r.text, "-d");
+    assert_contains(r.text, "exit status");
+    expect_phrase(assembler_stdout("-h"), 0, "usage: adead-asm");
+    expect_exact(assembler_stdout("--version"), 0, "adead-asm " ADEAD_VERSION_STRING "\n");
+}
+
+/* ---- bad usage: exit 1 ---- */
+
+static void test_vm_usage_errors(void **state)
+{
+    (void)state;
+    expect_vm(1, "unknown option '--bogus'", "--bogus examples/loop_sum.adasm");
+    expect_vm(1, "unknown option '-x'", "-x examples/loop_sum.adasm");
+    expect_vm(1, "usage: adead-vm", "");
+    expect_vm(1, "usage: adead-vm", "--quiet --digest");
+    expect_vm(1, "one program at a time ('examples/fib.adasm' and 'examples/loop_sum.adasm')",
+              "examples/fib.adasm examples/loop_sum.adasm");
+}
+
+static void test_vm_bad_fuel(void **state)
+{
+    (void)state;
+    const char *msg = "--fuel takes a positive instruction count";
+    expect_vm(1, "got 'abc'", "--fuel abc examples/loop_sum.adasm");
+    expect_vm(1, msg, "--fuel 0 examples/loop_sum.adasm");
+    expect_vm(1, msg, "--fuel -5 examples/loop_sum.adasm");
+    expect_vm(1, msg, "--fuel 12x examples/loop_sum.adasm");
+    expect_vm(1, msg, "--fuel 1K examples/loop_sum.adasm"); /* suffixes are for --mem */
+    expect_vm(1, msg, "--fuel 18446744073709551616 examples/loop_sum.adasm"); /* 2^64 */
+    expect_vm(1, "got ''", "examples/loop_sum.adasm --fuel");
+}
+
+static void test_vm_bad_mem(void **state)
+{
+    (void)state;
+    const char *msg = "--mem takes a size like 4096, 64K, 512M or 2G";
+    expect_vm(1, "got '12X'", "--mem 12X examples/loop_sum.adasm");
+    expect_vm(1, msg, "--mem 0 examples/loop_sum.adasm");
+    expect_vm(1, msg, "--mem 0K examples/loop_sum.adasm");
+    expect_vm(1, msg, "--mem 99999999999T examples/loop_sum.adasm"); /* past 2^64 bytes */
+    expect_vm(1, msg, "--mem 16777216T examples/loop_sum.adasm");   /* exactly 2^64 */
+    expect_vm(1, msg, "--mem 64KB examples/loop_sum.adasm");
+    expect_vm(1, msg, "--mem K examples/loop_sum.adasm");
+    expect_vm(1, msg, "--mem -1 examples/loop_sum.adasm");
+    expect_vm(1, "got ''", "examples/loop_sum.adasm --mem");
+    /* lower-case suffixes are accepted */
+    expect_vm(0, "total = i64[1] [499500]", "--mem 64k examples/loop_sum.adasm");
+}
+
+/* A trailing space is not a size suffix: "--mem '1 '" must be refused like "--mem 1X". */
+static void test_vm_mem_trailing_space_is_refused(void **state)
+{
+    (void)state;
+    expect_vm(1, "--mem takes a size", "--mem '1 ' examples/loop_sum.adasm");
+    expect_vm(1, "--mem takes a size", "--mem '4096 ' examples/loop_sum.adasm");
+}
+
+static void test_vm_bad_bindings(void **state)
+{
+    (void)state;
+    path_buf x = temp_file("bind_x.npy");
+    const int64_t one[1] = {1}, n[1] = {10};
+    write_i64_npy(x.s, 1, one, n, 1);
+    expect_vm(1, "--in takes NAME=FILE.npy, got 'n'", "--in n examples/loop_sum.adasm");
+    expect_vm(1, "--in takes NAME=FILE.npy, got '=x.npy'", "--in =x.npy examples/loop_sum.adasm");
+    expect_vm(1, "--in takes NAME=FILE.npy, got 'n='", "--in n= examples/loop_sum.adasm");
+    expect_vm(1, "--in takes NAME=FILE.npy, got ''", "examples/loop_sum.adasm --in");
+    expect_vm(1, "--out takes NAME=FILE.npy, got 'total'", "--out total examples/loop_sum.adasm");
+    expect_vm(1, "there is no input named \"q\"", "--in q=%s examples/loop_sum.adasm", x.s);
+    /* an output is not an input, nor the other way round */
+    expect_vm(1, "there is no input named \"total\"", "--in total=%s examples/loop_sum.adasm", x.s);
+    expect_vm(1, "there is no output named \"q\"", "--out q=%s examples/loop_sum.adasm", temp_file("bind_q.npy").s);
+    expect_vm(1, "there is no output named \"n\"", "--out n=%s examples/loop_sum.adasm", temp_file("bind_n.npy").s);
+}
+
+static void test_vm_input_dtype_and_shape_are_checked(void **state)
+{
+    (void)state;
+    path_buf wrong_dtype = temp_file("n_i32.npy"), wrong_shape = temp_file("n_2.npy"), scalar = temp_file("n_0d.npy"),
+             good = temp_file("n_good.npy");
+    const int64_t one[1] = {1}, two[1] = {2}, ten[2] = {10, 10};
+    const int32_t ten_i32[1] = {10};
+    write_npy(wrong_dtype.s, ADEAD_I32, 1, one, ten_i32, sizeof ten_i32);
+    write_i64_npy(wrong_shape.s, 1, two, ten, 2);
+    write_i64_npy(scalar.s, 0, NULL, ten, 1);
+    write_i64_npy(good.s, 1, one, ten, 1);
+    expect_vm(1, "input n is i64, the data given is i32", "--in n=%s examples/loop_sum.adasm", wrong_dtype.s);
+    expect_vm(1, "the shape given differs from the declared one", "--in n=%s examples/loop_sum.adasm", wrong_shape.s);
+    expect_vm(1, "the shape given differs from the declared one", "--in n=%s examples/loop_sum.adasm", scalar.s);
+    expect_vm(1, "input x is f32, the data given is i64", "--in x=%s examples/mlp.adasm", good.s);
+    expect_exact(vm("--in n=%s examples/loop_sum.adasm", good.s), 0, "total = i64[1] [45]\n");
+}
+
+/* ---- failures of the program and its files ---- */
+
+static void test_vm_missing_program_is_io_error(void **state)
+{
+    (void)state;
+    expect_vm(6, "missing.bib: cannot open: No such file or directory", "%s", temp_file("missing.bib").s);
+    expect_vm(6, "missing.adasm: cannot open: No such file or directory", "%s", temp_file("missing.adasm").s);
+}
+
+static void test_vm_malformed_bib(void **state)
+{
+    (void)state;
+    path_buf garbage = temp_file("garbage.bib"), truncated = temp_file("truncated.bib"), whole = temp_file("whole.bib");
+    write_text(garbage.s, "this is not bytecode\n");
+    expect_vm(2, "garbage.bib: ", "%s", garbage.s);
+
+    /* the first half of a good file */
+    expect_asm(0, "", "-o %s examples/loop_sum.adasm", whole.s);
+    size_t size;
+    char *bytes = read_whole(whole.s, &size);
+    write_file(truncated.s, bytes, size / 2);
+    expect_vm(2, "truncated.bib: ", "%s", truncated.s);
+}
+
+static void test_vm_assembly_errors(void **state)
+{
+    (void)state;
+    path_buf src = temp_file("errors.adasm");
+    write_text(src.s, two_errors_src);
+    run_result r = vm("%s", src.s);
+    assert_exit(r, 2);
+    char expected[4096];
+    snprintf(expected, sizeof expected,
+             "%s:2:11: error: register 'r300' is out of range (r0..r255)\n"
+             "   ADD r1, r300, r2\n"
+             "           ^\n",
+             src.s);
+    assert_contains(r.text, expected);
+    snprintf(expected, sizeof expected, "%s:3:3: error: unknown instruction 'FOO'", src.s);
+    assert_contains(r.text, expected);
+}
+
+static void test_vm_bad_npy_input_is_io_error(void **state)
+{
+    (void)state;
+    path_buf missing = temp_file("missing.npy"), text = temp_file("text.npy"), empty = temp_file("empty.npy");
+    write_text(text.s, "1000\n");
+    write_text(empty.s, "");
+    expect_vm(6, "--in n: ", "--in n=%s examples/loop_sum.adasm", missing.s);
+    expect_vm(6, "cannot open: No such file or directory", "--in n=%s examples/loop_sum.adasm", missing.s);
+    expect_vm(6, "not a .npy file", "--in n=%s examples/loop_sum.adasm", text.s);
+    expect_vm(6, "empty.npy", "--in n=%s examples/loop_sum.adasm", empty.s);
+}
+
+static void test_vm_unwritable_out_is_io_error(void **state)
+{
+    (void)state;
+    expect_vm(6, "No such file or directory", "--out total=%s examples/loop_sum.adasm",
+              temp_file("no_such_dir/total.npy").s);
+}
+
+static void test_vm_trap_names_source_and_pc(void **state)
+{
+    (void)state;
+    path_buf src = temp_file("div.adasm");
+    write_text(src.s, div_by_zero_src);
+    char expected[1024];
+    snprintf(expected, sizeof expected, "%s:5: pc 2 (DIV): division by zero", src.s);
+    expect_vm(3, expected, "%s", src.s);
+    /* and from the assembled file, whose line table names the source */
+    path_buf bib = temp_file("div.bib");
+    expect_asm(0, "", "-o %s %s", bib.s, src.s);
+    expect_vm(3, expected, "%s", bib.s);
+}
+
+static void test_vm_out_of_fuel(void **state)
+{
+    (void)state;
+    expect_vm(4, "out of fuel after 100 instructions", "--fuel 100 examples/fib.adasm");
+    expect_vm(4, "out of fuel", "--fuel 2006 examples/loop_sum.adasm");
+    /* loop_sum runs 2007 instructions, HALT included */
+    expect_vm(0, "total = i64[1] [499500]", "--fuel 2007 examples/loop_sum.adasm");
+}
+
+static void test_vm_memory_limit(void **state)
+{
+    (void)state;
+    path_buf src = temp_file("big.adasm");
+    write_text(src.s, big_tensor_src);
+    expect_vm(5, "bytes of tensor data are over the memory limit (1048576 bytes", "--mem 1M %s", src.s);
+    expect_vm(5, "(TNEW)", "--mem 1M %s", src.s);
+    expect_exact(vm("--mem 8M %s", src.s), 0, "");
+    expect_exact(vm("--mem 8192K %s", src.s), 0, "");
+}
+
+/* ---- running the examples ---- */
+
+static void test_vm_examples_run(void **state)
+{
+    (void)state;
+    expect_exact(vm("examples/loop_sum.adasm"), 0, "total = i64[1] [499500]\n");
+    expect_exact(vm("examples/fib.adasm"), 0, "result = i64[1] [6765]\n");
+    expect_exact(vm("examples/tasks.adasm"), 0, "log = i64[9] [1, 2, 3, 1, 2, 3, 1, 2, 3]\nresult = i64[1] [60]\n");
+    expect_exact(vm("examples/softmax_rows.adasm"), 0,
+                 "y = f32[3,5] [[0.0116562294, 0.0316849165, 0.0861285329, 0.234121636, 0.636408567], "
+                 "[0.200000003, 0.200000003, 0.200000003, 0.200000003, 0.200000003], [0, 0, 1, 0, 0]]\n");
+    expect_exact(vm("examples/mlp.adasm --in x=examples/mlp/x.npy"), 0,
+                 "probs = f32[4,3] [[0.605137229, 0.31594938, 0.0789133683], "
+                 "[0.346104711, 0.445475042, 0.208420217], [0.234672979, 0.290937066, 0.474389941], "
+                 "[0.332309246, 0.628769159, 0.0389216095]]\n");
+    /* mlp's x has no default */
+    expect_vm(1, "input x is not bound", "examples/mlp.adasm");
+}
+
+/* A program run through the API, for comparing what the CLI wrote. */
+typedef struct {
+    adead_program *prog;
+    adead_vm *vm;
+} api_run;
+
+static api_run run_through_api(const char *program, const char *input_name, const char *input_path)
+{
+    api_run r;
+    char err[4096];
+    if (adead_program_load_file(program, &r.prog, err, sizeof err)) fail_msg("load %s: %s", program, err);
+    r.vm = adead_vm_new(r.prog);
+    assert_non_null(r.vm);
+    if (input_name) {
+        adead_tensor_view in = read_npy(input_path);
+        int rc = adead_vm_bind(r.vm, input_name, in.dtype, in.rank, in.dims, in.data);
+        if (rc) fail_msg("bind: %s", adead_vm_error(r.vm));
+    }
+    if (adead_vm_run(r.vm)) fail_msg("run: %s", adead_vm_error(r.vm));
+    return r;
+}
+
+static void free_api_run(api_run *r)
+{
+    adead_vm_free(r->vm);
+    adead_program_free(r->prog);
+}
+
+static void assert_file_equals_output(const char *path, const api_run *r, const char *name)
+{
+    adead_tensor_view f = read_npy(path), expected;
+    assert_int_equal(adead_vm_output(r->vm, name, &expected), ADEAD_OK);
+    assert_same_tensor(&f, &expected);
+}
+
+static void test_vm_out_files_match_api(void **state)
+{
+    (void)state;
+    path_buf log = temp_file("tasks_log.npy"), result = temp_file("tasks_result.npy");
+    /* only the output without --out is printed */
+    expect_exact(vm("--out log=%s examples/tasks.adasm", log.s), 0, "result = i64[1] [60]\n");
+    expect_exact(vm("--out log=%s --out result=%s examples/tasks.adasm", log.s, result.s), 0, "");
+
+    api_run r = run_through_api("examples/tasks.adasm", NULL, NULL);
+    assert_file_equals_output(log.s, &r, "log");
+    assert_file_equals_output(result.s, &r, "result");
+    free_api_run(&r);
+}
+
+static void test_vm_mlp_in_out_round_trip(void **state)
+{
+    (void)state;
+    path_buf probs = temp_file("mlp_probs.npy"), x_copy = temp_file("mlp_x_copy.npy"),
+             probs_again = temp_file("mlp_probs_again.npy");
+    expect_exact(vm("examples/mlp.adasm --in x=examples/mlp/x.npy --out probs=%s", probs.s), 0, "");
+
+    api_run r = run_through_api("examples/mlp.adasm", "x", "examples/mlp/x.npy");
+    assert_file_equals_output(probs.s, &r, "probs");
+    free_api_run(&r);
+
+    adead_tensor_view p = read_npy(probs.s);
+    assert_int_equal(p.dtype, ADEAD_F32);
+    assert_int_equal(p.rank, 2);
+    assert_int_equal(p.dims[0], 4);
+    assert_int_equal(p.dims[1], 3);
+
+    /* the input rewritten through adead_npy_write gives the same file out */
+    adead_tensor_view x = read_npy("examples/mlp/x.npy");
+    write_npy(x_copy.s, x.dtype, x.rank, x.dims, x.data, x.nbytes);
+    assert_same_file("examples/mlp/x.npy", x_copy.s);
+    expect_exact(vm("examples/mlp.adasm --in x=%s --out probs=%s", x_copy.s, probs_again.s), 0, "");
+    assert_same_file(probs.s, probs_again.s);
+
+    /* a file written feeds the next program: softmax of the probability rows */
+    expect_phrase(vm("examples/softmax_rows.adasm --in x=%s", probs.s), 0, "y = f32[4,3] [[");
+}
+
+/* ---- --digest, --quiet, --stats, --trace ---- */
+
+static void test_vm_digest(void **state)
+{
+    (void)state;
+    run_result r = vm("--digest examples/loop_sum.adasm");
+    assert_exit(r, 0);
+    assert_true(strncmp(r.text, "total = i64[1] [499500]\nsha256:", 31) == 0);
+    char first[65], again[65], from_bib[65], changed[65];
+    digest_of(r.text, first);
+
+    vm_digest(again, "examples/loop_sum.adasm");
+    assert_string_equal(first, again);
+
+    path_buf bib = temp_file("loop_sum.bib");
+    expect_asm(0, "", "-o %s examples/loop_sum.adasm", bib.s);
+    vm_digest(from_bib, bib.s);
+    assert_string_equal(first, from_bib);
+
+    path_buf n = temp_file("digest_n.npy");
+    const int64_t one[1] = {1}, n_value[1] = {999};
+    write_i64_npy(n.s, 1, one, n_value, 1);
+    char args[1024];
+    snprintf(args, sizeof args, "--in n=%s examples/loop_sum.adasm", n.s);
+    vm_digest(changed, args);
+    assert_string_not_equal(first, changed);
+
+    /* the default input, given explicitly, is no change */
+    const int64_t default_n[1] = {1000};
+    write_i64_npy(n.s, 1, one, default_n, 1);
+    vm_digest(changed, args);
+    assert_string_equal(first, changed);
+
+    /* --out does not take an output out of the digest */
+    char with_out[1024];
+    snprintf(args, sizeof args, "--out total=%s examples/loop_sum.adasm", temp_file("digest_total.npy").s);
+    vm_digest(with_out, args);
+    assert_string_equal(first, with_out);
+}
+
+static void test_vm_quiet(void **state)
+{
+    (void)state;
+    expect_exact(vm("--quiet examples/tasks.adasm"), 0, "");
+    run_result r = vm("--quiet --digest examples/tasks.adasm");
+    assert_exit(r, 0);
+    assert_int_equal(strlen(r.text), strlen("sha256:") + 64 + 1);
+    assert_true(strncmp(r.text, "sha256:", 7) == 0);
+    /* --quiet does not stop --out */
+    path_buf result = temp_file("quiet_result.npy");
+    expect_exact(vm("--quiet --out result=%s examples/tasks.adasm", result.s), 0, "");
+    assert_true(file_exists(result.s));
+}
+
+static void test_vm_stats(void **state)
+{
+    (void)state;
+    run_result r = vm_stderr("--stats examples/loop_sum.adasm");
+    assert_exit(r, 0);
+    assert_contains(r.text, "adead-vm: 2007 instructions in ");
+    assert_contains(r.text, " ns each)");
+    assert_int_equal(stats_count(r.text), 2007);
+    /* the count is printed on a stop too */
+    r = vm_stderr("--stats --fuel 100 examples/loop_sum.adasm");
+    assert_exit(r, 4);
+    assert_int_equal(stats_count(r.text), 100);
+    /* and nothing of it goes to stdout */
+    expect_exact(vm_stdout("--stats examples/loop_sum.adasm"), 0, "total = i64[1] [499500]\n");
+}
+
+static void test_vm_trace(void **state)
+{
+    (void)state;
+    path_buf src = temp_file("trace.adasm");
+    write_text(src.s, straight_line_src);
+    char expected[4096];
+    snprintf(expected, sizeof expected,
+             "[task 0] pc 0 %s:3: LDI r0, 0\n"
+             "  r0=0\n"
+             "[task 0] pc 1 %s:4: LDI r1, 42\n"
+             "  r1=42\n"
+             "[task 0] pc 2 %s:5: TST out, r0, r1\n"
+             "[task 0] pc 3 %s:6: HALT\n",
+             src.s, src.s, src.s, src.s);
+    expect_exact(vm_stderr("--trace %s", src.s), 0, expected);
+    expect_exact(vm_stdout("--trace %s", src.s), 0, "out = i64[1] [42]\n");
+
+    /* an example with calls: the documented lines */
+    run_result r = vm_stderr("--trace examples/fib.adasm");
+    assert_exit(r, 0);
+    const char *start = "[task 0] pc 0 examples/fib.adasm:9: LDI r0, 0\n  r0=0\n";
+    assert_true(strncmp(r.text, start, strlen(start)) == 0);
+    assert_contains(r.text, "[task 0] pc 6 examples/fib.adasm:17: ADDI r1, r0, -1\n  r1=19\n");
+
+    /* tasks are named */
+    expect_phrase(vm_stderr("--trace examples/tasks.adasm"), 0, "[task 3] pc ");
+}
+
+/* Tracing a run that stops for fuel inside a loop must stop cleanly (exit 4), as it does
+ * without --trace, in both dispatch builds. */
+static void test_vm_trace_with_fuel_stops_cleanly(void **state)
+{
+    (void)state;
+    static const char *const fuels[] = {"1", "7", "8", "9", "10", "12", "100"};
+    static const char *const tools[] = {"adead-vm", "adead-vm-switch"};
+    for (size_t t = 0; t < 2; t++)
+        for (size_t i = 0; i < sizeof fuels / sizeof fuels[0]; i++) {
+            run_result r = run_tool_with(tools[t], STDERR_ONLY, "--trace --fuel %s examples/loop_sum.adasm", fuels[i]);
+            if (r.status != 4) {
+                size_t n = strlen(r.text);
+                fail_msg("%s --trace --fuel %s examples/loop_sum.adasm: exit status %d, expected 4; stderr ends:\n%s",
+                         tools[t], fuels[i], r.status, n > 300 ? r.text + n - 300 : r.text);
+            }
+            assert_contains(r.text, "out of fuel");
+        }
+}
+
+/* ---- the switch-dispatch build agrees ---- */
+
+static void test_switch_dispatch_matches(void **state)
+{
+    (void)state;
+    static const char *const runs[] = {
+        "examples/loop_sum.adasm",
+        "examples/fib.adasm",
+        "examples/tasks.adasm",
+        "examples/softmax_rows.adasm",
+        "examples/mlp.adasm --in x=examples/mlp/x.npy",
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        run_result a = vm("--digest --stats %s", runs[i]), b = vm_switch("--digest --stats %s", runs[i]);
+        assert_exit(a, 0);
+        assert_exit(b, 0);
+        char da[65], db[65];
+        digest_of(a.text, da);
+        digest_of(b.text, db);
+        if (strcmp(da, db)) fail_msg("%s: digests differ: %s, and %s with the switch build", runs[i], da, db);
+        assert_int_equal(stats_count(a.text), stats_count(b.text));
+    }
+    /* the same stop under fuel, and the same trap */
+    run_result a = vm("--fuel 1234 examples/fib.adasm"), b = vm_switch("--fuel 1234 examples/fib.adasm");
+    assert_exit(a, 4);
+    expect_exact(b, 4, a.text);
+    path_buf src = temp_file("switch_div.adasm");
+    write_text(src.s, div_by_zero_src);
+    a = vm("%s", src.s);
+    assert_exit(a, 3);
+    expect_exact(vm_switch("%s", src.s), 3, a.text);
+}
+
+/* ---- adead-asm ---- */
+
+static void test_asm_default_output_name(void **state)
+{
+    (void)state;
+    path_buf src = temp_file("x.adasm"), bib = temp_file("x.bib"), other = temp_file("prog.txt"),
+             other_bib = temp_file("prog.txt.bib");
+    copy_file("examples/loop_sum.adasm", src.s);
+    expect_exact(assembler("%s", src.s), 0, "");
+    assert_true(file_exists(bib.s));
+    expect_vm(0, "total = i64[1] [499500]", "%s", bib.s);
+    /* a name without .adasm gets .bib appended */
+    copy_file("examples/loop_sum.adasm", other.s);
+    expect_exact(assembler("%s", other.s), 0, "");
+    assert_true(file_exists(other_bib.s));
+    expect_vm(0, "total = i64[1] [499500]", "%s", other_bib.s);
+}
+
+static void test_asm_output_option(void **state)
+{
+    (void)state;
+    path_buf src = temp_file("o.adasm"), named = temp_file("named.bib"), default_bib = temp_file("o.bib");
+    copy_file("examples/fib.adasm", src.s);
+    expect_exact(assembler("-o %s %s", named.s, src.s), 0, "");
+    assert_true(file_exists(named.s));
+    assert_false(file_exists(default_bib.s));
+    expect_exact(assembler("%s", src.s), 0, "");
+    assert_same_file(named.s, default_bib.s);
+    expect_vm(0, "result = i64[1] [6765]", "%s", named.s);
+    expect_asm(1, "-o needs a file name", "%s -o", src.s);
+}
+
+static void test_asm_stdin_and_stdout(void **state)
+{
+    (void)state;
+    path_buf src = temp_file("s.adasm"), from_file = temp_file("s.bib"), from_stdin = temp_file("stdin.bib"),
+             to_stdout = temp_file("stdout.bib"), both = temp_file("both.bib");
+    copy_file("examples/loop_sum.adasm", src.s);
+    expect_exact(assembler("%s", src.s), 0, "");
+    /* '-o -' writes the same bytes to stdout */
+    expect_exact(assembler("-o - %s > %s", src.s, to_stdout.s), 0, "");
+    assert_same_file(from_file.s, to_stdout.s);
+    /* '-' reads stdin and, with no -o, writes stdout (the line table names "<stdin>") */
+    expect_exact(assembler("- < %s > %s", src.s, from_stdin.s), 0, "");
+    expect_exact(assembler("-o %s - < %s", both.s, src.s), 0, "");
+    assert_same_file(from_stdin.s, both.s);
+    char d1[65], d2[65];
+    vm_digest(d1, from_file.s);
+    vm_digest(d2, from_stdin.s);
+    assert_string_equal(d1, d2);
+    expect_phrase(assembler_stdout("-d %s", from_stdin.s), 0, ".file \"<stdin>\"");
+    /* errors in stdin are reported against "<stdin>" */
+    path_buf bad = temp_file("stdin_errors.adasm");
+    write_text(bad.s, two_errors_src);
+    expect_asm(2, "<stdin>:2:11: error: register 'r300'", "- < %s", bad.s);
+    /* -d from stdin */
+    expect_phrase(assembler("-d - < %s", from_file.s), 0, ".output total i64 [1]");
+}
+
+static void test_asm_disassemble(void **state)
+{
+    (void)state;
+    static const char *const examples[] = {"loop_sum", "fib", "tasks", "softmax_rows", "mlp"};
+    for (size_t i = 0; i < sizeof examples / sizeof examples[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "dis_%s.bib", examples[i]);
+        path_buf bib = temp_file(name);
+        snprintf(name, sizeof name, "dis_%s.adasm", examples[i]);
+        path_buf text = temp_file(name);
+        snprintf(name, sizeof name, "dis_%s_again.bib", examples[i]);
+        path_buf again = temp_file(name);
+        expect_exact(assembler("-o %s examples/%s.adasm", bib.s, examples[i]), 0, "");
+        run_result r = assembler_stdout("-d %s", bib.s);
+        assert_exit(r, 0);
+        const char *banner = "; adead-asm " ADEAD_VERSION_STRING " disassembly";
+        assert_true(strncmp(r.text, banner, strlen(banner)) == 0);
+        assert_contains(r.text, "HALT");
+        /* -d -o writes the text to a file; assembling it gives the same bytes back */
+        expect_exact(assembler("-d -o %s %s", text.s, bib.s), 0, "");
+        expect_exact(assembler("-o %s %s", again.s, text.s), 0, "");
+        assert_same_file(bib.s, again.s);
+    }
+    run_result r = assembler_stdout("-d %s", temp_file("dis_loop_sum.bib").s);
+    assert_exit(r, 0);
+    assert_contains(r.text, ".input n i64 [1] = [1000]\n.output total i64 [1]\n");
+    assert_contains(r.text, "LOOP r1, r2, loop");
+    /* text is not a .bib */
+    expect_asm(2, "not a .bib file", "-d examples/loop_sum.adasm");
+}
+
+static void test_asm_errors(void **state)
+{
+    (void)state;
+    path_buf two = temp_file("two_errors.adasm"), two_bib = temp_file("two_errors.bib"),
+             one = temp_file("one_error.adasm");
+    write_text(two.s, two_errors_src);
+    write_text(one.s, "main:\n  LDI r1\n  HALT\n");
+    char expected[4096];
+    snprintf(expected, sizeof expected,
+             "%s:2:11: error: register 'r300' is out of range (r0..r255)\n"
+             "   ADD r1, r300, r2\n"
+             "           ^\n"
+             "%s:3:3: error: unknown instruction 'FOO'\n"
+             "   FOO r1\n"
+             "   ^\n"
+             "2 errors\n",
+             two.s, two.s);
+    expect_exact(assembler("%s", two.s), 2, expected);
+    assert_false(file_exists(two_bib.s)); /* nothing is written on failure */
+    run_result r = assembler("%s", one.s);
+    assert_exit(r, 2);
+    assert_contains(r.text, "one_error.adasm:2:");
+    assert_contains(r.text, ": error: ");
+    size_t n = strlen(r.text);
+    assert_true(n >= 9 && !strcmp(r.text + n - 9, "\n1 error\n"));
+}
+
+static void test_asm_usage_and_io_errors(void **state)
+{
+    (void)state;
+    expect_asm(1, "unknown option '--bogus'", "--bogus examples/loop_sum.adasm");
+    expect_asm(1, "usage: adead-asm", "");
+    expect_asm(1, "one input file at a time", "examples/loop_sum.adasm examples/fib.adasm");
+    expect_asm(6, "nope.adasm: cannot open: No such file or directory", "%s", temp_file("nope.adasm").s);
+    expect_asm(6, "cannot open", "-d %s", temp_file("nope.bib").s);
+    /* an output that cannot be created */
+    expect_asm(6, "No such file or directory", "-o %s examples/loop_sum.adasm", temp_file("no_dir/x.bib").s);
+}
+
+#define TEST(fn) cmocka_unit_test_teardown(fn, free_owned)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        TEST(test_vm_help_and_version),
+        TEST(test_asm_help_and_version),
+        TEST(test_vm_usage_errors),
+        TEST(test_vm_bad_fuel),
+        TEST(test_vm_bad_mem),
+        TEST(test_vm_mem_trailing_space_is_refused),
+        TEST(test_vm_bad_bindings),
+        TEST(test_vm_input_dtype_and_shape_are_checked),
+        TEST(test_vm_missing_program_is_io_error),
+        TEST(test_vm_malformed_bib),
+        TEST(test_vm_assembly_errors),
+        TEST(test_vm_bad_npy_input_is_io_error),
+        TEST(test_vm_unwritable_out_is_io_error),
+        TEST(test_vm_trap_names_source_and_pc),
+        TEST(test_vm_out_of_fuel),
+        TEST(test_vm_memory_limit),
+        TEST(test_vm_examples_run),
+        TEST(test_vm_out_files_match_api),
+        TEST(test_vm_mlp_in_out_round_trip),
+        TEST(test_vm_digest),
+        TEST(test_vm_quiet),
+        TEST(test_vm_stats),
+        TEST(test_vm_trace),
+        TEST(test_vm_trace_with_fuel_stops_cleanly),
+        TEST(test_switch_dispatch_matches),
+        TEST(test_asm_default_output_name),
+        TEST(test_asm_output_option),
+        TEST(test_asm_stdin_and_stdout),
+        TEST(test_asm_disassemble),
+        TEST(test_asm_errors),
+        TEST(test_asm_usage_and_io_errors),
+    };
+    return cmocka_run_group_tests(tests, make_temp_dir, remove_temp_dir);
+}

@@ -59,7 +59,8 @@ static int parse_u64(const char *s, uint64_t *v, int allow_suffix)
     unsigned shift = 0;
     if (allow_suffix && *end) {
         const char *suffixes = "KMGT";
-        const char *p = strchr(suffixes, end[0] & ~0x20);
+        char upper = (char)((end[0] >= 'a' && end[0] <= 'z') ? end[0] - 32 : end[0]);
+        const char *p = upper ? strchr(suffixes, upper) : NULL;
         if (!p || end[1]) return -1;
         shift = 10 * (unsigned)(p - suffixes + 1);
         end++;

@@ -49,6 +49,8 @@ int vm_trap(adead_vm *vm, int status, uint32_t pc, const char *fmt, ...)
     return status;
 }
 
+static void dematerialize(adead_vm *vm);
+
 adead_vm *adead_vm_new(const adead_program *prog)
 {
     if (!prog) return NULL;
@@ -56,7 +58,7 @@ adead_vm *adead_vm_new(const adead_program *prog)
     if (!vm) return NULL;
     const bib_module *m = &prog->mod;
     vm->prog = prog;
-    vm->code = malloc(m->n_code * sizeof *vm->code);
+    vm->code = decode_module(m);
     vm->tensors = calloc(m->n_tensors + 1, sizeof *vm->tensors);
     vm->bound = calloc(m->n_tensors + 1, 1);
     vm->tasks = calloc(VM_MAX_TASKS, sizeof *vm->tasks);
@@ -64,7 +66,6 @@ adead_vm *adead_vm_new(const adead_program *prog)
         adead_vm_free(vm);
         return NULL;
     }
-    memcpy(vm->code, prog->decoded, m->n_code * sizeof *vm->code);
     for (uint32_t t = 0; t < m->n_tensors; t++) {
         vm->tensors[t].rank = -1;
         vm->tensors[t].dtype = m->tensors[t].dtype;
@@ -72,6 +73,7 @@ adead_vm *adead_vm_new(const adead_program *prog)
     vm->fuel = INT64_MAX;
     vm->fuel_granted = INT64_MAX;
     vm->patch_pc = -1;
+    vm->handlers_traced = -1;
     vm->mem_limit = ADEAD_DEFAULT_MEMORY;
     vm->print_fn = write_stdout;
     vm->cpu = cpu_executor();
@@ -82,14 +84,8 @@ adead_vm *adead_vm_new(const adead_program *prog)
 void adead_vm_free(adead_vm *vm)
 {
     if (!vm) return;
-    if (vm->tasks)
-        for (uint32_t i = 0; i < vm->n_tasks; i++) {
-            free(vm->tasks[i].regs);
-            free(vm->tasks[i].frames);
-        }
+    if (vm->tasks && vm->tensors && vm->bound) dematerialize(vm);
     free(vm->tasks);
-    arena_destroy(&vm->arena, &vm->heap);
-    heap_destroy(&vm->heap);
     free(vm->code);
     free(vm->tensors);
     free(vm->bound);
@@ -151,26 +147,49 @@ void adead_vm_set_trace(adead_vm *vm, adead_write_fn fn, void *user)
     vm->trace_user = user;
 }
 
+/* Back to the state of a new VM: no memory, no tensors, no tasks (a failed set-up is undone,
+ * so the caller may raise the memory limit and try again). */
+static void dematerialize(adead_vm *vm)
+{
+    for (uint32_t i = 0; i < vm->n_tasks; i++) {
+        free(vm->tasks[i].regs);
+        free(vm->tasks[i].frames);
+    }
+    memset(vm->tasks, 0, sizeof *vm->tasks * vm->n_tasks);
+    vm->n_tasks = 0;
+    vm->cur = 0;
+    for (uint32_t t = 0; t < vm->prog->mod.n_tensors; t++) {
+        vm->tensors[t].rank = -1;
+        vm->tensors[t].count = 0;
+        vm->tensors[t].off = 0;
+        vm->bound[t] = 0;
+    }
+    arena_destroy(&vm->arena, &vm->heap);
+    heap_destroy(&vm->heap);
+}
+
 /* First bind or run: memory, the declared tensors, the main task. */
 static int materialize(adead_vm *vm)
 {
     if (vm->state != VM_FRESH) return ADEAD_OK;
     const bib_module *m = &vm->prog->mod;
     heap_init(&vm->heap, vm->mem_limit);
-    for (uint32_t t = 0; t < m->n_tensors; t++) {
+    int rc = ADEAD_OK;
+    for (uint32_t t = 0; t < m->n_tensors && !rc; t++) {
         const bib_tensor *bt = &m->tensors[t];
-        int rc = ADEAD_OK;
         if (bt->init != BIB_NONE) {
             rc = tensor_from_const(vm, NO_PC, t, bt->init);
         } else if (bt->flags & BIB_T_SHAPED) {
             int64_t dims[4] = {bt->dims[0], bt->dims[1], bt->dims[2], bt->dims[3]};
             rc = tensor_set_shape(vm, NO_PC, t, (int)bt->rank, dims);
         }
-        if (rc) return rc;
     }
     uint64_t id;
-    int rc = task_spawn(vm, NO_PC, 0, 0, &id);
-    if (rc) return rc;
+    if (!rc) rc = task_spawn(vm, NO_PC, 0, 0, &id);
+    if (rc) {
+        dematerialize(vm);
+        return rc;
+    }
     vm->state = VM_READY;
     return ADEAD_OK;
 }
@@ -201,14 +220,19 @@ int adead_vm_bind(adead_vm *vm, const char *name, adead_dtype dtype, int rank, c
         for (int i = 0; same && i < rank; i++) same = dims[i] == (int64_t)bt->dims[i];
         if (!same) return api_error(vm, ADEAD_E_ARG, "input %s: the shape given differs from the declared one", name);
     }
+    /* Everything about the arguments is checked before the VM changes. */
+    uint64_t count = 1;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] < 0 || (dims[i] && count > BIB_MAX_ELEMENTS / (uint64_t)dims[i]))
+            return api_error(vm, ADEAD_E_ARG, "input %s: dimension %d is negative or the shape has more than 2^40 elements", name, i);
+        count *= (uint64_t)dims[i];
+    }
+    if (count && !data) return api_error(vm, ADEAD_E_ARG, "adead_vm_bind: input %s: data is NULL", name);
     int rc = materialize(vm);
     if (!rc) rc = tensor_set_shape(vm, NO_PC, (uint32_t)slot, rank, dims);
     if (rc) return rc;
     const vm_tensor *t = &vm->tensors[slot];
-    if (t->count) {
-        if (!data) return api_error(vm, ADEAD_E_ARG, "adead_vm_bind: input %s: data is NULL", name);
-        memcpy(tensor_data(vm, t), data, (size_t)t->count * bib_dtype_size(t->dtype));
-    }
+    if (t->count) memcpy(tensor_data(vm, t), data, (size_t)t->count * bib_dtype_size(t->dtype));
     vm->bound[slot] = 1;
     return ADEAD_OK;
 }
@@ -238,6 +262,7 @@ int adead_vm_run(adead_vm *vm)
     vm->status = ADEAD_OK;
     c_locale_scope loc; /* PRINTF writes "0.5" whatever the host's locale */
     c_locale_enter(&loc);
+    interp_bind_handlers(vm);
     rc = interp_run(vm);
     c_locale_leave(&loc);
     if (mode != FE_TONEAREST) fesetround(mode);

@@ -3,10 +3,12 @@
  * Fuel is charged per basic block, not per instruction: whenever control enters pc (a jump,
  * a call, a return, a fall-through after a branch, a task switch), the interpreter subtracts
  * cost[pc] = the number of instructions from pc to the next instruction that is not FLOW_NEXT.
- * Straight-line code thus costs nothing extra, and every instruction is still counted once. */
+ * Straight-line code thus costs nothing extra, and every instruction is still counted once.
+ * Branch, jump and call targets are stored relative to the instruction (in bytes). */
 #include "vm.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 dinstr *decode_module(const bib_module *m)
 {
@@ -21,6 +23,13 @@ dinstr *decode_module(const bib_module *m)
         d[pc].c = ins->a[2];
         d[pc].d = ins->a[3];
         if (op == OP_VK_COMPUTE) d[pc].a = (uint32_t)isa_find_value(ins->a[0]); /* the kernel, dense */
+        isa_flow flow = isa_ops[op].flow;
+        if (flow == FLOW_BRANCH || flow == FLOW_GOTO || flow == FLOW_CALL) {
+            /* Jump targets become byte offsets from the instruction itself, so that a taken
+             * branch is one add to ip and the hot loop needs no code-base register. */
+            uint32_t *slot = &d[pc].a + (strchr(isa_ops[op].kinds, 'l') - isa_ops[op].kinds);
+            *slot = (uint32_t)(int32_t)(((int64_t)*slot - (int64_t)pc) * (int64_t)sizeof(dinstr));
+        }
         int ends_block = isa_ops[op].flow != FLOW_NEXT || pc == m->n_code - 1;
         d[pc].cost = ends_block ? 1 : d[pc + 1].cost + 1;
     }

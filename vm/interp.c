@@ -22,36 +22,45 @@
 #define THREADED 0
 #endif
 
+#if defined(__GNUC__)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define UNLIKELY(x) (x)
+#endif
+
 #define F(x) f32_from((uint32_t)(x))
 #define SETF(dst, val) ((dst) = f32_bits(f32_canon(val)))
 #define S(x) ((int64_t)(x))
-#define PC ((uint32_t)(ip - code))
+#define PC ((uint32_t)(ip - vm->code))
+#define BASE ((uint32_t)(R - task->regs)) /* the current register window */
 
 typedef struct {
-    const dinstr *ip; /* the instruction whose written registers are still to be shown */
+    dinstr ip; /* a copy of the instruction whose written registers are still to be shown (the
+                * code itself may be patched by then) */
+    int pending;
     uint64_t *regs;
     uint32_t base;
 } trace_state;
 
 static void trace_writes(adead_vm *vm, trace_state *ts)
 {
-    if (!ts->ip) return;
-    const char *kinds = isa_ops[ts->ip->op].kinds;
-    const uint32_t ops[4] = {ts->ip->a, ts->ip->b, ts->ip->c, ts->ip->d};
+    if (!ts->pending) return;
+    ts->pending = 0;
+    const char *kinds = isa_ops[ts->ip.op].kinds;
+    const uint32_t ops[4] = {ts->ip.a, ts->ip.b, ts->ip.c, ts->ip.d};
     char line[256];
     size_t n = 0;
     for (int s = 0; s < 4; s++)
         if (kinds[s] == 'w' && n < sizeof line)
             n += (size_t)snprintf(line + n, sizeof line - n, "  r%u=%" PRId64, ops[s], S(ts->regs[ts->base + ops[s]]));
     if (n) vm_printf(vm, vm->trace_fn, vm->trace_user, "%s\n", line);
-    ts->ip = NULL;
 }
 
-static void trace_instr(adead_vm *vm, trace_state *ts, const dinstr *code, const dinstr *ip, vm_task *task, uint32_t base)
+static void trace_instr(adead_vm *vm, trace_state *ts, const dinstr *ip, vm_task *task, uint32_t base)
 {
     trace_writes(vm, ts);
     const bib_module *m = &vm->prog->mod;
-    uint32_t pc = (uint32_t)(ip - code);
+    uint32_t pc = (uint32_t)(ip - vm->code);
     char text[256], where[300];
     asm_format_instr(m, &vm->prog->names, pc, text, sizeof text);
     const char *file;
@@ -61,7 +70,8 @@ static void trace_instr(adead_vm *vm, trace_state *ts, const dinstr *code, const
     else
         where[0] = 0;
     vm_printf(vm, vm->trace_fn, vm->trace_user, "[task %u] pc %u%s: %s\n", vm->cur, pc, where, text);
-    ts->ip = ip;
+    ts->ip = *ip;
+    ts->pending = 1;
     ts->regs = task->regs;
     ts->base = base;
 }
@@ -70,7 +80,7 @@ static void trace_instr(adead_vm *vm, trace_state *ts, const dinstr *code, const
 static int call_slow(adead_vm *vm, vm_task *t, uint32_t pc, uint32_t new_base, uint32_t base)
 {
     int rc = task_reserve_window(vm, t, pc, new_base);
-    if (!rc) rc = task_push_frame(vm, t, pc, pc + 1);
+    if (!rc) rc = task_push_frame(vm, t, pc, vm->code + pc + 1);
     if (!rc) t->frames[t->n_frames - 1].base = base;
     return rc;
 }
@@ -83,7 +93,12 @@ static int call_slow(adead_vm *vm, vm_task *t, uint32_t pc, uint32_t new_base, u
         goto stop;                                                                                   \
     }
 
-int interp_run(adead_vm *vm)
+/* The handler tables live inside run(); it hands them out when called without a VM. */
+typedef struct {
+    const void *const *plain, *const *tracing;
+} handler_tables;
+
+static int run(adead_vm *vm, handler_tables *export)
 {
 #if THREADED
     static const void *const dispatch[IOP__COUNT] = {
@@ -98,11 +113,20 @@ int interp_run(adead_vm *vm)
 #undef OP
         &&L_TRACE,
     };
+    if (export) {
+        export->plain = dispatch;
+        export->tracing = tracing;
+        return 0;
+    }
     const void *const *table = vm->trace_fn ? tracing : dispatch;
 #define CASE(name) L_##name:
 #define CASE_INTERNAL(name) L_##name:
-#define DISPATCH() goto *table[ip->op]
+#define DISPATCH() goto *ip->handler
 #else
+    if (export) {
+        export->plain = export->tracing = NULL;
+        return 0;
+    }
     const int trace_on = vm->trace_fn != NULL;
 #define CASE(name) case OP_##name:
 #define CASE_INTERNAL(name) case name:
@@ -113,14 +137,26 @@ int interp_run(adead_vm *vm)
         ip++;           \
         DISPATCH();     \
     } while (0)
-#define ENTER(target)             \
-    do {                          \
-        ip = code + (target);     \
-        fuel -= ip->cost;         \
-        if (fuel < 0) goto fuel_low; \
-        DISPATCH();               \
+/* Entering a block charges its cost (vm/decode.c). */
+#define CHARGE_AND_DISPATCH()                         \
+    do {                                              \
+        fuel -= ip->cost;                             \
+        if (UNLIKELY(fuel < 0)) goto fuel_low;        \
+        DISPATCH();                                   \
     } while (0)
-#define FALL() ENTER(PC + 1)
+#define ENTER(target)              \
+    do {                           \
+        ip = vm->code + (target);  \
+        CHARGE_AND_DISPATCH();     \
+    } while (0)
+#define ENTER_AT(ptr)          \
+    do {                       \
+        ip = (ptr);            \
+        CHARGE_AND_DISPATCH(); \
+    } while (0)
+/* A branch operand is a byte offset from the branch itself. */
+#define JUMP(rel) ENTER_AT((const dinstr *)((const char *)ip + (int32_t)(rel)))
+#define FALL() ENTER_AT(ip + 1)
 #define TRAP(status, ...)                                 \
     do {                                                  \
         rc = vm_trap(vm, status, PC, __VA_ARGS__);        \
@@ -131,69 +167,66 @@ int interp_run(adead_vm *vm)
         if ((rc = (call))) goto stop; \
     } while (0)
 
-    dinstr *const code = vm->code;
     vm_task *task = &vm->tasks[vm->cur];
-    uint32_t base = task->base;
-    uint64_t *R = task->regs + base;
+    uint64_t *R = task->regs + task->base; /* the window; its base is R - task->regs */
     int64_t fuel = vm->fuel;
     const dinstr *ip;
     int rc = ADEAD_OK;
-    trace_state ts = {NULL, NULL, 0};
+    trace_state ts;
+    ts.pending = 0;
 
     ENTER(task->pc);
 
 #if !THREADED
 dispatch_top:
-    if (trace_on && ip->op != IOP_FUEL) trace_instr(vm, &ts, code, ip, task, base);
+    if (trace_on && ip->op != IOP_FUEL) trace_instr(vm, &ts, ip, task, BASE);
     switch (ip->op) {
 #else
 L_TRACE:
-    if (ip->op != IOP_FUEL) trace_instr(vm, &ts, code, ip, task, base);
+    if (ip->op != IOP_FUEL) trace_instr(vm, &ts, ip, task, BASE);
     goto *dispatch[ip->op];
 #endif
 
     /* ---- control ---- */
     CASE(NOP) NEXT();
-    CASE(JMP) ENTER(ip->a);
-    CASE(JZ) if (!R[ip->a]) ENTER(ip->b); FALL();
-    CASE(JNZ) if (R[ip->a]) ENTER(ip->b); FALL();
-    CASE(JEQ) if (R[ip->a] == R[ip->b]) ENTER(ip->c); FALL();
-    CASE(JNE) if (R[ip->a] != R[ip->b]) ENTER(ip->c); FALL();
-    CASE(JLT) if (S(R[ip->a]) < S(R[ip->b])) ENTER(ip->c); FALL();
-    CASE(JLE) if (S(R[ip->a]) <= S(R[ip->b])) ENTER(ip->c); FALL();
-    CASE(JGT) if (S(R[ip->a]) > S(R[ip->b])) ENTER(ip->c); FALL();
-    CASE(JGE) if (S(R[ip->a]) >= S(R[ip->b])) ENTER(ip->c); FALL();
-    CASE(JEQI) if (S(R[ip->a]) == (int32_t)ip->b) ENTER(ip->c); FALL();
-    CASE(JNEI) if (S(R[ip->a]) != (int32_t)ip->b) ENTER(ip->c); FALL();
-    CASE(JLTI) if (S(R[ip->a]) < (int32_t)ip->b) ENTER(ip->c); FALL();
-    CASE(JLEI) if (S(R[ip->a]) <= (int32_t)ip->b) ENTER(ip->c); FALL();
-    CASE(JGTI) if (S(R[ip->a]) > (int32_t)ip->b) ENTER(ip->c); FALL();
-    CASE(JGEI) if (S(R[ip->a]) >= (int32_t)ip->b) ENTER(ip->c); FALL();
+    CASE(JMP) JUMP(ip->a);
+    CASE(JZ) if (!R[ip->a]) JUMP(ip->b); FALL();
+    CASE(JNZ) if (R[ip->a]) JUMP(ip->b); FALL();
+    CASE(JEQ) if (R[ip->a] == R[ip->b]) JUMP(ip->c); FALL();
+    CASE(JNE) if (R[ip->a] != R[ip->b]) JUMP(ip->c); FALL();
+    CASE(JLT) if (S(R[ip->a]) < S(R[ip->b])) JUMP(ip->c); FALL();
+    CASE(JLE) if (S(R[ip->a]) <= S(R[ip->b])) JUMP(ip->c); FALL();
+    CASE(JGT) if (S(R[ip->a]) > S(R[ip->b])) JUMP(ip->c); FALL();
+    CASE(JGE) if (S(R[ip->a]) >= S(R[ip->b])) JUMP(ip->c); FALL();
+    CASE(JEQI) if (S(R[ip->a]) == (int32_t)ip->b) JUMP(ip->c); FALL();
+    CASE(JNEI) if (S(R[ip->a]) != (int32_t)ip->b) JUMP(ip->c); FALL();
+    CASE(JLTI) if (S(R[ip->a]) < (int32_t)ip->b) JUMP(ip->c); FALL();
+    CASE(JLEI) if (S(R[ip->a]) <= (int32_t)ip->b) JUMP(ip->c); FALL();
+    CASE(JGTI) if (S(R[ip->a]) > (int32_t)ip->b) JUMP(ip->c); FALL();
+    CASE(JGEI) if (S(R[ip->a]) >= (int32_t)ip->b) JUMP(ip->c); FALL();
     CASE(LOOP) {
         uint64_t i = R[ip->a] + 1;
         R[ip->a] = i;
-        if (S(i) < S(R[ip->b])) ENTER(ip->c);
+        if (S(i) < S(R[ip->b])) JUMP(ip->c);
         FALL();
     }
     CASE(CALL) {
-        uint32_t nb = base + ip->b;
+        uint32_t base = BASE, nb = base + ip->b;
         if (nb + ISA_NREGS <= task->n_regs && task->n_frames < task->cap_frames) {
             vm_frame *f = &task->frames[task->n_frames++];
-            f->ret_pc = PC + 1;
+            f->ret = ip + 1;
             f->base = base;
         } else {
             CHECK(call_slow(vm, task, PC, nb, base));
         }
-        base = nb;
-        R = task->regs + base;
-        ENTER(ip->a);
+        R = task->regs + nb;
+        JUMP(ip->a);
     }
     CASE(RET) {
         if (task->n_frames) {
             vm_frame f = task->frames[--task->n_frames];
-            base = f.base;
-            R = task->regs + base;
-            ENTER(f.ret_pc);
+            R = task->regs + f.base;
+            ENTER_AT(f.ret);
         }
         if (vm->cur == 0) goto halt; /* the main task's first frame returned */
         task_finish(vm, vm->cur, R[0]);
@@ -202,8 +235,6 @@ L_TRACE:
     CASE(SPAWN) {
         uint64_t id;
         CHECK(task_spawn(vm, PC, ip->b, R[ip->c], &id));
-        task = &vm->tasks[vm->cur]; /* the task array may have moved */
-        R = task->regs + base;
         R[ip->a] = id;
         NEXT();
     }
@@ -221,7 +252,7 @@ L_TRACE:
         }
         task->state = TASK_JOINING;
         task->join_task = (uint32_t)id;
-        task->join_reg = base + ip->a;
+        task->join_reg = BASE + ip->a;
         task->pc = PC + 1;
         goto switch_task;
     }
@@ -441,11 +472,12 @@ L_TRACE:
 
     /* ---- internal ---- */
     CASE_INTERNAL(IOP_FUEL) {
-        code[vm->patch_pc].op = vm->patch_op;
+        vm->code[vm->patch_pc].op = vm->patch_op;
+        vm->code[vm->patch_pc].handler = vm->patch_handler;
         vm->patch_pc = -1;
         fuel = 0;
         task->pc = PC;
-        task->base = base;
+        task->base = BASE;
         vm->fuel = 0;
         trace_writes(vm, &ts);
         return vm_trap(vm, ADEAD_E_FUEL, PC, "out of fuel after %" PRIu64 " instructions", vm->fuel_granted);
@@ -459,13 +491,18 @@ fuel_low: {
     /* This block can run `allowed` more instructions; stop at the next one. */
     int64_t allowed = fuel + ip->cost;
     vm->patch_pc = PC + allowed;
-    vm->patch_op = code[vm->patch_pc].op;
-    code[vm->patch_pc].op = IOP_FUEL;
+    dinstr *stop_at = &vm->code[vm->patch_pc];
+    vm->patch_op = stop_at->op;
+    vm->patch_handler = stop_at->handler;
+    stop_at->op = IOP_FUEL;
+#if THREADED
+    stop_at->handler = table[IOP_FUEL];
+#endif
     DISPATCH();
 }
 
 switch_task: {
-    task->base = base;
+    task->base = BASE;
     int next = task_next_runnable(vm, vm->cur);
     if (next < 0) {
         rc = vm_trap(vm, ADEAD_E_TRAP, PC, "deadlock: every live task is waiting in JOIN");
@@ -473,8 +510,7 @@ switch_task: {
     }
     vm->cur = (uint32_t)next;
     task = &vm->tasks[next];
-    base = task->base;
-    R = task->regs + base;
+    R = task->regs + task->base;
     ENTER(task->pc);
 }
 
@@ -483,12 +519,26 @@ halt:
 stop:
     trace_writes(vm, &ts);
     if (vm->patch_pc >= 0) {
-        code[vm->patch_pc].op = vm->patch_op;
+        vm->code[vm->patch_pc].op = vm->patch_op;
+        vm->code[vm->patch_pc].handler = vm->patch_handler;
         vm->patch_pc = -1;
     }
     vm->fuel = fuel + ip->cost - 1;
-    task = &vm->tasks[vm->cur];
     task->pc = PC;
-    task->base = base;
+    task->base = BASE;
     return rc;
+}
+
+int interp_run(adead_vm *vm) { return run(vm, NULL); }
+
+void interp_bind_handlers(adead_vm *vm)
+{
+    int traced = vm->trace_fn != NULL;
+    if (vm->handlers_traced == traced) return;
+    handler_tables t;
+    run(NULL, &t);
+    const void *const *table = traced ? t.tracing : t.plain;
+    if (table)
+        for (uint32_t pc = 0; pc < vm->prog->mod.n_code; pc++) vm->code[pc].handler = table[vm->code[pc].op];
+    vm->handlers_traced = traced;
 }

@@ -64,7 +64,7 @@ int adead_program_load_memory(const void *bib, size_t size, const char *name, ad
         adead_program_free(p);
         return ADEAD_E_LOAD;
     }
-    if (!(p->decoded = decode_module(&p->mod)) || index_program(p)) {
+    if (index_program(p)) {
         adead_program_free(p);
         return set_err(err, errlen, ADEAD_E_NOMEM, "%s: %s", name, "out of memory");
     }
@@ -108,7 +108,6 @@ void adead_program_free(adead_program *p)
     if (!p) return;
     bib_free(&p->mod);
     free(p->name);
-    free(p->decoded);
     free(p->inputs);
     free(p->outputs);
     asm_names_free(&p->names);

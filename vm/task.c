@@ -36,7 +36,7 @@ int task_reserve_window(adead_vm *vm, vm_task *t, uint32_t pc, uint64_t base)
     return want <= t->n_regs ? ADEAD_OK : grow_regs(vm, t, pc, want);
 }
 
-int task_push_frame(adead_vm *vm, vm_task *t, uint32_t pc, uint32_t ret_pc)
+int task_push_frame(adead_vm *vm, vm_task *t, uint32_t pc, const dinstr *ret)
 {
     if (t->n_frames == t->cap_frames) {
         if (t->cap_frames >= VM_MAX_FRAMES)
@@ -52,7 +52,7 @@ int task_push_frame(adead_vm *vm, vm_task *t, uint32_t pc, uint32_t ret_pc)
         t->frames = f;
         t->cap_frames = cap;
     }
-    t->frames[t->n_frames].ret_pc = ret_pc;
+    t->frames[t->n_frames].ret = ret;
     t->frames[t->n_frames].base = 0;
     t->n_frames++;
     return ADEAD_OK;
@@ -65,7 +65,7 @@ int task_spawn(adead_vm *vm, uint32_t pc, uint32_t start_pc, uint64_t arg, uint6
     vm_task *t = &vm->tasks[vm->n_tasks];
     memset(t, 0, sizeof *t);
     int rc = grow_regs(vm, t, pc, INITIAL_REGS);
-    if (!rc) rc = task_push_frame(vm, t, pc, 0);
+    if (!rc) rc = task_push_frame(vm, t, pc, NULL);
     if (rc) {
         free(t->regs);
         free(t->frames);

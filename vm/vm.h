@@ -11,12 +11,13 @@
 
 #include <stdarg.h>
 
-/* Pre-decoded instruction: what the interpreter dispatches on. */
+/* Pre-decoded instruction: what the interpreter dispatches on (32 bytes). */
 typedef struct {
-    uint16_t op;   /* dense opcode (OP_*), or IOP_* while patched */
+    const void *handler; /* threaded dispatch: address of the op's handler, bound per VM */
+    uint16_t op;         /* dense opcode (OP_*), or IOP_* while patched */
     uint16_t spare;
-    uint32_t cost; /* instructions from here to the end of the basic block (fuel) */
-    uint32_t a, b, c, d;
+    uint32_t cost;       /* instructions from here to the end of the basic block (fuel) */
+    uint32_t a, b, c, d; /* operands; a branch's label is a byte offset from this instruction */
 } dinstr;
 
 /* Internal opcodes, past the table's: the instruction where fuel runs out is patched to this. */
@@ -25,7 +26,6 @@ enum { IOP_FUEL = OP__COUNT, IOP__COUNT };
 struct adead_program {
     bib_module mod;
     char *name;            /* for messages: the file name, or "<memory>" */
-    dinstr *decoded;       /* template; every VM runs its own copy */
     uint32_t *inputs;      /* tensor slots, in slot order */
     uint32_t *outputs;
     int n_inputs, n_outputs;
@@ -39,7 +39,8 @@ int verify_module_at(const bib_module *m, uint32_t *pc, char *reason, size_t len
 int verify_instruction(const bib_module *m, uint32_t pc, char *reason, size_t len);
 /* The same, with the reason placed at "file:line: pc N: " (or "name: pc N: ") in err. */
 int verify_module(const bib_module *m, const char *name, char *err, size_t errlen);
-/* Build the dispatch form of verified code, with the fuel cost of every block (vm/decode.c). */
+/* Build the dispatch form of verified code, with the fuel cost of every block (vm/decode.c).
+ * Each VM decodes its own copy: it patches the copy when fuel runs out, and binds handlers. */
 dinstr *decode_module(const bib_module *m);
 /* "file:line: " for a pc, or "" when there is no line table; returns buf. */
 const char *source_prefix(const bib_module *m, uint32_t pc, char *buf, size_t len);
@@ -53,8 +54,8 @@ typedef struct {
 } vm_tensor;
 
 typedef struct {
-    uint32_t ret_pc;
-    uint32_t base; /* the caller's register window */
+    const dinstr *ret; /* where RET continues (the VM's code array never moves) */
+    uint32_t base;     /* the caller's register window */
 } vm_frame;
 
 enum { TASK_RUNNABLE, TASK_JOINING, TASK_DONE };
@@ -79,7 +80,7 @@ enum { VM_FRESH, VM_READY, VM_SUSPENDED, VM_DONE, VM_FAILED };
 
 struct adead_vm {
     const adead_program *prog;
-    dinstr *code;          /* private copy: the fuel patch is written here */
+    dinstr *code;          /* this VM's decoded copy: the fuel patch is written here */
     int state;
     int status;            /* the last adead_status */
     char err[1024];
@@ -94,6 +95,8 @@ struct adead_vm {
     uint64_t executed;     /* at the last stop */
     int64_t patch_pc;      /* -1, or the pc of the IOP_FUEL patch */
     uint16_t patch_op;
+    const void *patch_handler;
+    int handlers_traced;   /* what vm->code's handlers are bound for: -1 none, 0 plain, 1 tracing */
     uint64_t mem_limit;
     adead_write_fn print_fn, trace_fn;
     void *print_user, *trace_user;
@@ -120,7 +123,7 @@ void tensor_print(adead_vm *vm, const vm_tensor *t, adead_write_fn fn, void *use
 int task_spawn(adead_vm *vm, uint32_t pc, uint32_t start_pc, uint64_t arg, uint64_t *id);
 /* Grow the current task's register stack so that base + 256 registers exist. */
 int task_reserve_window(adead_vm *vm, vm_task *t, uint32_t pc, uint64_t base);
-int task_push_frame(adead_vm *vm, vm_task *t, uint32_t pc, uint32_t ret_pc);
+int task_push_frame(adead_vm *vm, vm_task *t, uint32_t pc, const dinstr *ret);
 /* The next task to run after `from` in the fixed round-robin order, or -1 if none can. */
 int task_next_runnable(const adead_vm *vm, uint32_t from);
 /* Task `id` ended: wake the tasks joining it. */
@@ -128,5 +131,7 @@ void task_finish(adead_vm *vm, uint32_t id, uint64_t result);
 
 /* The interpreter (vm/interp.c): runs from the current task's pc. */
 int interp_run(adead_vm *vm);
+/* Point every instruction of vm->code at its handler (tracing ones when the VM traces). */
+void interp_bind_handlers(adead_vm *vm);
 
 #endif
