@@ -43,14 +43,20 @@ typedef struct {
 } label_def;
 
 typedef struct {
+    uint32_t line, col, seq;
+    char *text; /* "file:line:col: error: ...", the source line, the caret line */
+} diagnostic;
+
+typedef struct {
     const char *filename;
     char *dir; /* base for relative file paths, with a trailing '/', or "" */
     lexer lx;
     int depth; /* [ ] nesting: newlines inside brackets do not end a statement */
 
-    char *diag;
-    size_t diag_len, diag_cap;
+    diagnostic *diags;
+    uint32_t n_diags, cap_diags;
     int n_errors, oom;
+    int last_was_eol; /* the last token read ended a statement (newline or end of file) */
 
     bib_module m;  /* arrays grown as the text is read; strings built at the end */
     uint32_t cap_code, cap_consts, cap_tensors, cap_lines, cap_spirv, cap_data, cap_spirv_words;
@@ -72,80 +78,6 @@ typedef struct {
     uint32_t last_line, last_file;
     int used_raw;
 } assembler;
-
-/* ---------------- diagnostics ---------------- */
-
-static void diag_add(assembler *as, const char *text, size_t n)
-{
-    if (as->diag_len + n + 1 > as->diag_cap) {
-        size_t cap = as->diag_cap ? as->diag_cap : 1024;
-        while (cap < as->diag_len + n + 1) cap *= 2;
-        char *d = realloc(as->diag, cap);
-        if (!d) {
-            as->oom = 1;
-            return;
-        }
-        as->diag = d;
-        as->diag_cap = cap;
-    }
-    memcpy(as->diag + as->diag_len, text, n);
-    as->diag_len += n;
-    as->diag[as->diag_len] = 0;
-}
-
-static void error_at(assembler *as, srcpos at, const char *fmt, ...)
-{
-    if (++as->n_errors > MAX_ERRORS) {
-        if (as->n_errors == MAX_ERRORS + 1) {
-            const char *msg = "adead-asm: too many errors; stopping\n";
-            diag_add(as, msg, strlen(msg));
-        }
-        return;
-    }
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    char head[1400];
-    int n = snprintf(head, sizeof head, "%s:%u:%u: error: %s\n", as->filename, at.line, at.col, msg);
-    diag_add(as, head, (size_t)n < sizeof head ? (size_t)n : sizeof head - 1);
-    if (!at.line_start) return;
-    const char *e = at.line_start;
-    while (e < as->lx.end && *e != '\n') e++;
-    size_t len = (size_t)(e - at.line_start);
-    if (len && at.line_start[len - 1] == '\r') len--;
-    diag_add(as, " ", 1);
-    diag_add(as, at.line_start, len);
-    diag_add(as, "\n ", 2);
-    for (uint32_t c = 1; c < at.col && c - 1 < len; c++) diag_add(as, at.line_start[c - 1] == '\t' ? "\t" : " ", 1);
-    diag_add(as, "^\n", 2);
-}
-
-static srcpos pos_of(const token *t)
-{
-    srcpos p = {t->line, t->col, t->line_start};
-    return p;
-}
-
-static void error_tok(assembler *as, const token *t, const char *fmt, ...)
-{
-    char msg[900];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    error_at(as, pos_of(t), "%s", msg);
-}
-
-/* A short quotation of a token for messages. */
-static const char *quote(const token *t, char *buf, size_t len)
-{
-    if (t->kind == TK_EOF) return "end of file";
-    if (t->kind == TK_NEWLINE) return "end of line";
-    snprintf(buf, len, "'%.*s'", (int)(t->len > 40 ? 40 : t->len), t->text);
-    return buf;
-}
 
 /* ---------------- growth helpers ---------------- */
 
@@ -181,6 +113,117 @@ static char *dup_text(assembler *as, const char *s, size_t n)
     return d;
 }
 
+/* ---------------- diagnostics ---------------- */
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+} textbuf;
+
+static int text_add(textbuf *b, const char *text, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *d = realloc(b->p, cap);
+        if (!d) return -1;
+        b->p = d;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, text, n);
+    b->n += n;
+    b->p[b->n] = 0;
+    return 0;
+}
+
+/* Errors are collected with their position and printed in source order at the end: name
+ * lookups are resolved after parsing, but their errors belong where the names are. */
+static void error_at(assembler *as, srcpos at, const char *fmt, ...)
+{
+    as->n_errors++;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    textbuf t = {NULL, 0, 0};
+    char head[1400];
+    int n = snprintf(head, sizeof head, "%s:%u:%u: error: %s\n", as->filename, at.line, at.col, msg);
+    int bad = text_add(&t, head, (size_t)n < sizeof head ? (size_t)n : sizeof head - 1);
+    if (at.line_start) { /* the line, and a caret under the column (tabs kept so it lines up) */
+        const char *e = at.line_start;
+        while (e < as->lx.end && *e != '\n') e++;
+        size_t len = (size_t)(e - at.line_start);
+        if (len && at.line_start[len - 1] == '\r') len--;
+        bad |= text_add(&t, " ", 1) | text_add(&t, at.line_start, len) | text_add(&t, "\n ", 2);
+        for (uint32_t c = 1; c < at.col && c - 1 < len; c++) bad |= text_add(&t, at.line_start[c - 1] == '\t' ? "\t" : " ", 1);
+        bad |= text_add(&t, "^\n", 2);
+    }
+    if (bad || GROW(as, as->diags, as->cap_diags, as->n_diags + 1)) {
+        free(t.p);
+        as->oom = 1;
+        return;
+    }
+    diagnostic *d = &as->diags[as->n_diags];
+    d->line = at.line;
+    d->col = at.col;
+    d->seq = as->n_diags++;
+    d->text = t.p;
+}
+
+static int cmp_diagnostic(const void *a, const void *b)
+{
+    const diagnostic *x = a, *y = b;
+    if (x->line != y->line) return x->line < y->line ? -1 : 1;
+    if (x->col != y->col) return x->col < y->col ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* All diagnostics in source order, at most MAX_ERRORS of them, as one text. */
+static char *diagnostics_text(assembler *as)
+{
+    if (as->n_diags) qsort(as->diags, as->n_diags, sizeof *as->diags, cmp_diagnostic);
+    textbuf all = {NULL, 0, 0};
+    int bad = text_add(&all, "", 0);
+    for (uint32_t i = 0; i < as->n_diags && i < MAX_ERRORS; i++) bad |= text_add(&all, as->diags[i].text, strlen(as->diags[i].text));
+    if (as->n_diags > MAX_ERRORS) {
+        char note[300];
+        int n = snprintf(note, sizeof note, "%s: too many errors (%u in all); the first %d are shown\n", as->filename, as->n_diags, MAX_ERRORS);
+        bad |= text_add(&all, note, (size_t)n);
+    }
+    if (bad) {
+        free(all.p);
+        return NULL;
+    }
+    return all.p;
+}
+
+static srcpos pos_of(const token *t)
+{
+    srcpos p = {t->line, t->col, t->line_start};
+    return p;
+}
+
+static void error_tok(assembler *as, const token *t, const char *fmt, ...)
+{
+    char msg[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    error_at(as, pos_of(t), "%s", msg);
+}
+
+/* A short quotation of a token for messages. */
+static const char *quote(const token *t, char *buf, size_t len)
+{
+    if (t->kind == TK_EOF) return "end of file";
+    if (t->kind == TK_NEWLINE) return "end of line";
+    if (t->kind == TK_BAD && t->text[0] == '"') return "an unterminated string";
+    snprintf(buf, len, "'%.*s'", (int)(t->len > 40 ? 40 : t->len), t->text);
+    return buf;
+}
+
 /* ---------------- tokens ---------------- */
 
 /* Next token; newlines inside brackets are skipped. */
@@ -190,6 +233,7 @@ static token next(assembler *as)
     while (t.kind == TK_NEWLINE && as->depth > 0) t = lex_next(&as->lx);
     if (tk_is(&t, '[')) as->depth++;
     if (tk_is(&t, ']') && as->depth > 0) as->depth--;
+    as->last_was_eol = t.kind == TK_NEWLINE || t.kind == TK_EOF;
     return t;
 }
 
@@ -205,9 +249,14 @@ static token peek(assembler *as)
 
 static int at_end_of_statement(const token *t) { return t->kind == TK_NEWLINE || t->kind == TK_EOF; }
 
-/* Skip to the start of the next statement after an error. */
+/* Skip to the start of the next statement after an error (unless the error was reported on the
+ * newline that already ended this one). */
 static void sync_line(assembler *as)
 {
+    if (as->last_was_eol) {
+        as->depth = 0;
+        return;
+    }
     for (;;) {
         token t = peek(as);
         if (t.kind == TK_EOF) break;
@@ -274,7 +323,7 @@ static int int_in_range(assembler *as, const token *t, int64_t lo, int64_t hi, i
     int neg;
     char q[64];
     if (parse_integer(t, &mag, &neg)) {
-        error_tok(as, t, "expected %s, found %s", what, quote(t, q, sizeof q));
+        error_tok(as, t, "expected a number (%s), found %s", what, quote(t, q, sizeof q));
         return -1;
     }
     int ok = neg ? (mag <= (uint64_t)INT64_MAX + 1 && -(int64_t)(mag - 1) - 1 >= lo) : (mag <= (uint64_t)INT64_MAX && (int64_t)mag <= hi);
@@ -521,7 +570,7 @@ static void parse_instruction(assembler *as, token mn)
     }
     const isa_op *info = &isa_ops[op];
     bib_instr ins = {info->value, {0, 0, 0, 0}};
-    uint32_t pc = as->m.n_code;
+    uint32_t pc = as->m.n_code, fixups_before = as->n_fixups;
     int wanted = 0;
     for (int s = 0; s < 4; s++) {
         char kind = info->kinds[s];
@@ -544,25 +593,23 @@ static void parse_instruction(assembler *as, token mn)
             t = next(as);
         } else if (at_end_of_statement(&t)) {
             error_tok(as, &t, "%s needs its operands (%s first)", info->name, isa_kind_text(kind));
-            sync_line(as);
-            return;
+            goto fail;
         }
         if (at_end_of_statement(&t)) {
             error_tok(as, &t, "%s: operand %d (%s) is missing", info->name, wanted + 1, isa_kind_text(kind));
-            sync_line(as);
-            return;
+            goto fail;
         }
         if (parse_operand(as, pc, s, kind, t, &ins)) {
-            sync_line(as);
-            return;
+            goto fail;
         }
         wanted++;
     }
-    if (expect_end(as, "the last operand")) {
-        sync_line(as);
-        return;
-    }
+    if (expect_end(as, "the last operand")) goto fail;
     emit(as, &ins, &mn);
+    return;
+fail:
+    as->n_fixups = fixups_before; /* the instruction is not emitted: its name lookups go too */
+    sync_line(as);
 }
 
 /* ---------------- directives ---------------- */
@@ -651,6 +698,21 @@ static int parse_values(assembler *as, uint32_t dtype, uint8_t **data, uint64_t 
     }
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Exactly two hex digits, or -1. */
+static int hex_pair(const char *p)
+{
+    int hi = hex_digit(p[0]), lo = hex_digit(p[1]);
+    return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
+
 /* A string literal's contents, decoded (\n \t \\ \" \0 \xHH), malloc'd and NUL-terminated
  * (the length tells where it ends when it holds \0). */
 static char *decode_string(assembler *as, const token *t, size_t *len)
@@ -677,7 +739,7 @@ static char *decode_string(assembler *as, const token *t, size_t *len)
         case '\\': out[n++] = '\\'; break;
         case '"': out[n++] = '"'; break;
         case 'x':
-            if (i + 2 < t->len - 1 && sscanf(t->text + i + 1, "%2x", &hex) == 1 && strchr("0123456789abcdefABCDEF", t->text[i + 2])) {
+            if (i + 2 < t->len - 1 && (hex = hex_pair(t->text + i + 1)) >= 0) {
                 out[n++] = (char)hex;
                 i += 2;
                 break;
@@ -759,8 +821,9 @@ static int check_new_name(assembler *as, strmap *map, const token *t, const char
         error_tok(as, t, "%s %s is already defined", what, quote(t, q, sizeof q));
         return -1;
     }
-    if (tk_word(t, "f32") || tk_word(t, "i32") || tk_word(t, "i64") || tk_word(t, "str")) {
-        error_tok(as, t, "a type name cannot name a %s", what);
+    if (bib_reserved_name(t->text, t->len)) {
+        char q[64];
+        error_tok(as, t, "%s is reserved (type words and r<N>, t<N>, k<N> cannot be names)", quote(t, q, sizeof q));
         return -1;
     }
     return 0;
@@ -1143,6 +1206,9 @@ static void parse_all(assembler *as)
                     error_tok(as, &t, "label %s is already defined", quote(&t, q, sizeof q));
                     continue;
                 }
+                /* A reserved name is an error, but the label is still defined, so that its uses
+                 * do not each add an error of their own. */
+                check_new_name(as, &as->labelmap, &t, "label");
                 if (GROW(as, as->labels, as->cap_labels, as->n_labels + 1)) return;
                 as->labels[as->n_labels].name = dup_text(as, t.text, t.len);
                 as->labels[as->n_labels].pc = as->m.n_code;
@@ -1294,6 +1360,8 @@ static void free_assembler(assembler *as)
     free(as->line_file);
     free(as->code_pos);
     free(as->dir);
+    for (uint32_t i = 0; i < as->n_diags; i++) free(as->diags[i].text);
+    free(as->diags);
     strmap_free(&as->tensors);
     strmap_free(&as->consts);
     strmap_free(&as->labelmap);
@@ -1334,9 +1402,8 @@ int asm_assemble(const char *src, size_t len, const char *filename, uint8_t **bi
         if (!as.oom && !as.used_raw && verify_module_at(&as.m, &pc, reason, sizeof reason))
             error_at(&as, as.code_pos[pc], "%s", reason);
         if (!as.n_errors && !as.oom && bib_write(&as.m, bib, size)) {
-            const char *msg = "adead-asm: the program is larger than the .bib format allows (1 GiB)\n";
-            diag_add(&as, msg, strlen(msg));
-            as.n_errors++;
+            srcpos end = {as.lx.line, 1, NULL};
+            error_at(&as, end, "the program is larger than the .bib format allows (1 GiB)");
         }
     }
     if (as.oom) {
@@ -1347,7 +1414,7 @@ int asm_assemble(const char *src, size_t len, const char *filename, uint8_t **bi
         rc = as.n_errors;
     }
     c_locale_leave(&loc);
-    *diagnostics = as.diag;
+    *diagnostics = diagnostics_text(&as);
     free_assembler(&as);
     return rc;
 }

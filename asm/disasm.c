@@ -150,11 +150,13 @@ static void put_operand(out_text *o, const bib_module *m, const asm_names *n, ch
     }
 }
 
-static void format_instr(out_text *o, const bib_module *m, const asm_names *n, uint32_t pc)
+/* force_raw: the instruction verifies on its own but the module does not (a .raw in the source
+ * turned off the assembler's verification, and writing it as .raw keeps it off). */
+static void format_instr_as(out_text *o, const bib_module *m, const asm_names *n, uint32_t pc, int force_raw)
 {
     const bib_instr *ins = &m->code[pc];
     char why[256];
-    if (verify_instruction(m, pc, why, sizeof why)) {
+    if (force_raw || verify_instruction(m, pc, why, sizeof why)) {
         put(o, ".raw 0x%08" PRIX32 ", %u, %u, %u, %u", ins->op, ins->a[0], ins->a[1], ins->a[2], ins->a[3]);
         return;
     }
@@ -179,7 +181,7 @@ static void format_instr(out_text *o, const bib_module *m, const asm_names *n, u
 void asm_format_instr(const bib_module *m, const asm_names *n, uint32_t pc, char *buf, size_t len)
 {
     out_text o = {NULL, 0, 0, 0};
-    format_instr(&o, m, n, pc);
+    format_instr_as(&o, m, n, pc, 0);
     snprintf(buf, len, "%s", o.oom || !o.p ? "?" : o.p);
     free(o.p);
 }
@@ -262,11 +264,13 @@ static void put_const(out_text *o, const bib_module *m, const asm_names *n, uint
     }
 }
 
-/* A tensor constant that only this tensor uses and that has no name can be written inline. */
+/* A tensor constant that only this tensor uses and that has no name can be written inline, when
+ * the text gives it back its shape: the tensor declares it, or the list is read as 1-D. */
 static int inline_init(const bib_module *m, const asm_names *n, const uint32_t *users, uint32_t t)
 {
     uint32_t k = m->tensors[t].init;
-    return k != BIB_NONE && !n->konst[k] && users[k] == 1;
+    if (k == BIB_NONE || n->konst[k] || users[k] != 1) return 0;
+    return (m->tensors[t].flags & BIB_T_SHAPED) || m->consts[k].rank == 1;
 }
 
 static void put_tensor(out_text *o, const bib_module *m, const asm_names *n, uint32_t t, int inline_data)
@@ -346,6 +350,11 @@ static int put_code(out_text *o, const bib_module *m, const asm_names *n)
         if (m->symbols[i].kind == BIB_SYM_LABEL) labels[nl++] = (uint64_t)m->symbols[i].value << 32 | i;
     qsort(labels, nl, sizeof *labels, cmp_u64);
 
+    /* A module that fails verification as a whole came from text with .raw in it. */
+    uint32_t bad_pc;
+    char why[600];
+    int64_t raw_pc = verify_module_at(m, &bad_pc, why, sizeof why) ? (int64_t)bad_pc : -1;
+
     /* The line table: instructions before its first entry have none (file "", line 0). */
     if (!m->n_lines || m->lines[0].pc > 0) put(o, ".file \"\"\n.line 0\n");
     uint32_t li = 0, cur_file = 0, l = 0;
@@ -363,7 +372,7 @@ static int put_code(out_text *o, const bib_module *m, const asm_names *n)
             li++;
         }
         put(o, "    ");
-        format_instr(o, m, n, pc);
+        format_instr_as(o, m, n, pc, (int64_t)pc == raw_pc);
         put(o, "\n");
     }
     free(labels);

@@ -115,7 +115,8 @@ const char *bib_section_name(uint32_t type);
 int64_t bib_shape_count(uint32_t rank, const uint32_t *dims);
 /* Source position of a pc from the line table: line 0 when there is none. */
 uint32_t bib_line_of(const bib_module *m, uint32_t pc, const char **file);
-/* Name of the symbol (kind, value), or NULL. */
-const char *bib_symbol_name(const bib_module *m, uint32_t kind, uint32_t value);
+/* Words that cannot be names: the type words (f32 i32 i64 str) and r<N>, t<N>, k<N>, which the
+ * assembler reads as a register, a tensor slot and a constant index. */
+int bib_reserved_name(const char *s, size_t len);
 
 #endif

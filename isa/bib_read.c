@@ -154,16 +154,30 @@ static int read_tensors(const uint8_t *p, bib_module *m, char *err, size_t errle
     return 0;
 }
 
-static int valid_name(const char *s)
+int bib_reserved_name(const char *s, size_t len)
+{
+    static const char *const types[] = {"f32", "i32", "i64", "str"};
+    for (int i = 0; i < 4; i++)
+        if (len == 3 && !memcmp(s, types[i], 3)) return 1;
+    if (len < 2 || (s[0] != 'r' && s[0] != 't' && s[0] != 'k')) return 0;
+    for (size_t i = 1; i < len; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
+    return 1;
+}
+
+/* What the assembler reads as one identifier: [A-Za-z_][A-Za-z0-9_.]* */
+static int identifier(const char *s)
 {
     if (!*s) return 0;
-    for (const char *q = s; *q; q++) { /* what the assembler reads as one identifier */
+    for (const char *q = s; *q; q++) {
         char ch = *q;
         int alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
         if (!alpha && !(q != s && ((ch >= '0' && ch <= '9') || ch == '.'))) return 0;
     }
     return 1;
 }
+
+static int valid_name(const char *s) { return identifier(s) && !bib_reserved_name(s, strlen(s)); }
 
 static uint32_t symbol_hash(const bib_module *m, const bib_symbol *s)
 {
@@ -196,7 +210,7 @@ static int read_symbols(const uint8_t *p, bib_module *m, char *err, size_t errle
         s->name = rd32(p + 8);
         if (!string_ok(m, s->name)) return fail(err, errlen, "symbol %u: name offset %u is outside the strings", i, s->name);
         if (!valid_name(m->strings + s->name))
-            return fail(err, errlen, "symbol %u: \"%s\" is not a valid name", i, m->strings + s->name);
+            return fail(err, errlen, "symbol %u: \"%s\" is not a valid name (an identifier, not a reserved word)", i, m->strings + s->name);
         uint32_t limit;
         switch (s->kind) {
         case BIB_SYM_LABEL: limit = m->n_code + 1; break; /* a label may sit just past the last instruction */
@@ -246,6 +260,11 @@ static int read_lines(const uint8_t *p, bib_module *m, char *err, size_t errlen)
         if (i && l->pc <= m->lines[i - 1].pc)
             return fail(err, errlen, "line entry %u: pcs are not increasing", i);
         if (!string_ok(m, l->file)) return fail(err, errlen, "line entry %u: file name offset is outside the strings", i);
+        /* Each entry changes something (the first one: from "no line, no file"). */
+        uint32_t prev_line = i ? m->lines[i - 1].line : 0;
+        const char *prev_file = i ? m->strings + m->lines[i - 1].file : "";
+        if (l->line == prev_line && !strcmp(m->strings + l->file, prev_file))
+            return fail(err, errlen, "line entry %u: repeats the file and line before it", i);
     }
     return 0;
 }
@@ -263,7 +282,8 @@ static int read_spirv(const uint8_t *p, uint32_t size, bib_module *m, char *err,
         s->name = m->spirv_words[at];
         s->n_words = m->spirv_words[at + 1];
         at += 2;
-        if (!string_ok(m, s->name)) return fail(err, errlen, "SPIR-V module %u: name offset is outside the strings", i);
+        if (!string_ok(m, s->name) || !identifier(m->strings + s->name))
+            return fail(err, errlen, "SPIR-V module %u: its name is not an identifier (or lies outside the strings)", i);
         if (s->n_words > words_total - at) return fail(err, errlen, "SPIR-V module %u: %u words run past the section", i, s->n_words);
         if (s->n_words < 5 || m->spirv_words[at] != 0x07230203u)
             return fail(err, errlen, "SPIR-V module %u: not a SPIR-V binary (bad magic or header)", i);
@@ -426,11 +446,4 @@ uint32_t bib_line_of(const bib_module *m, uint32_t pc, const char **file)
     if (!lo) return 0;
     if (file) *file = m->strings + m->lines[lo - 1].file;
     return m->lines[lo - 1].line;
-}
-
-const char *bib_symbol_name(const bib_module *m, uint32_t kind, uint32_t value)
-{
-    for (uint32_t i = 0; i < m->n_symbols; i++)
-        if (m->symbols[i].kind == kind && m->symbols[i].value == value) return m->strings + m->symbols[i].name;
-    return NULL;
 }

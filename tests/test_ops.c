@@ -38,7 +38,7 @@ static float *run_op(const char *src, const float *a, const shape *sa, const flo
         sc->rank = v.rank;
         memcpy(sc->dims, v.dims, sizeof sc->dims);
         out = malloc(v.nbytes ? v.nbytes : 1);
-        memcpy(out, v.data, v.nbytes);
+        if (v.nbytes) memcpy(out, v.data, v.nbytes);
     }
     *status = rc;
     if (err) snprintf(err, 1024, "%s", adead_vm_error(vm));
