@@ -100,7 +100,9 @@ typedef struct {
 } bib_module;
 
 /* Decode and check a file image: every size, offset, count and cross-reference. Instruction
- * operands are the verifier's job (vm/verify.c). Returns 0, or -1 with a message in err. */
+ * operands are the verifier's job (vm/verify.c). Returns 0, or -1 with a message in err
+ * (BIB_ERR_NOMEM when the host ran out of memory for a file that may be fine). */
+#define BIB_ERR_NOMEM (-2)
 int bib_read(const void *bytes, size_t size, bib_module *out, char *err, size_t errlen);
 void bib_free(bib_module *m);
 
@@ -111,7 +113,8 @@ int bib_write(const bib_module *m, uint8_t **out, size_t *out_size);
 size_t bib_dtype_size(uint32_t dtype); /* 0 for an unknown dtype */
 const char *bib_dtype_name(uint32_t dtype);
 const char *bib_section_name(uint32_t type);
-/* Element count of a shape, or -1 past BIB_MAX_ELEMENTS (overflow-safe). */
+/* Element count of a shape (0 when any dimension is 0), or -1 past BIB_MAX_ELEMENTS
+ * (overflow-safe). */
 int64_t bib_shape_count(uint32_t rank, const uint32_t *dims);
 /* Source position of a pc from the line table: line 0 when there is none. */
 uint32_t bib_line_of(const bib_module *m, uint32_t pc, const char **file);

@@ -51,9 +51,11 @@ const char *bib_section_name(uint32_t type)
 
 int64_t bib_shape_count(uint32_t rank, const uint32_t *dims)
 {
+    for (uint32_t i = 0; i < rank; i++)
+        if (!dims[i]) return 0; /* wherever the zero is */
     uint64_t n = 1;
     for (uint32_t i = 0; i < rank; i++) {
-        if (dims[i] && n > BIB_MAX_ELEMENTS / dims[i]) return -1;
+        if (n > BIB_MAX_ELEMENTS / dims[i]) return -1;
         n *= dims[i];
     }
     return (int64_t)n;
@@ -331,7 +333,8 @@ static int read_sections(const uint8_t *b, size_t size, section *sec, char *err,
         if ((uint64_t)off + sz > size)
             return fail(err, errlen, "%s section: [%u, +%u) runs past the end of the file (%zu bytes): truncated?", name, off, sz, size);
         uint32_t es = entry_size(type);
-        if (es ? (uint64_t)count * es != sz : (type == BIB_SEC_SPIRV ? sz % 4 != 0 : count != sz))
+        /* A SPIR-V module takes at least 7 words (name, length, the 5-word header). */
+        if (es ? (uint64_t)count * es != sz : (type == BIB_SEC_SPIRV ? sz % 4 != 0 || count > sz / 28 : count != sz))
             return fail(err, errlen, "%s section: size %u does not match its count %u", name, sz, count);
         for (int u = 0; u < nused; u++)
             if (sz && off < used_end[u] && used_start[u] < (uint64_t)off + sz)
@@ -394,7 +397,8 @@ int bib_read(const void *bytes, size_t size, bib_module *m, char *err, size_t er
     m->spirv = alloc_array(m->n_spirv, sizeof *m->spirv);
     if (!m->strings || !m->data || !m->code || !m->consts || !m->tensors || !m->symbols || !m->lines || !m->spirv) {
         bib_free(m);
-        return fail(err, errlen, "out of memory");
+        fail(err, errlen, "out of memory");
+        return BIB_ERR_NOMEM;
     }
     memcpy(m->strings, b + sec[BIB_SEC_STRINGS].offset, m->strings_size);
     memcpy(m->data, b + sec[BIB_SEC_DATA].offset, m->data_size);

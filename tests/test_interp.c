@@ -164,7 +164,7 @@ static void test_tensor_instructions(void **state)
     expect_trap(".tensor a f32 [2, 3]\n TDIM r1, a, 2\n HALT\n", ADEAD_E_TRAP, "TDIM", "axis 2 of a rank-2 tensor");
     expect_trap(".tensor a f32\n LDI r1, -2\n TNEW a, r1, 1\n HALT\n", ADEAD_E_TRAP, "tensor a: shape [-2]", "negative dimension");
     expect_trap(".tensor a f32\n LDI r1, 2000000\n MOV r2, r1\n MOV r3, r1\n MOV r4, r1\n TNEW a, r1, 4\n HALT\n", ADEAD_E_TRAP,
-                "more than 2^40 elements", NULL);
+                "element count over 2^40", NULL);
     expect_trap(".tensor a f32 [2, 3]\n LDI r1, 4\n TRESHAPE a, r1, 1\n HALT\n", ADEAD_E_TRAP, "cannot become [4]", NULL);
     outcome o = run_with(".tensor a f32\n LDI r1, 1000000\n TNEW a, r1, 1\n HALT\n", 0, 1 << 20);
     assert_int_equal(o.status, ADEAD_E_MEMORY);

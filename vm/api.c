@@ -221,12 +221,9 @@ int adead_vm_bind(adead_vm *vm, const char *name, adead_dtype dtype, int rank, c
         if (!same) return api_error(vm, ADEAD_E_ARG, "input %s: the shape given differs from the declared one", name);
     }
     /* Everything about the arguments is checked before the VM changes. */
-    uint64_t count = 1;
-    for (int i = 0; i < rank; i++) {
-        if (dims[i] < 0 || (dims[i] && count > BIB_MAX_ELEMENTS / (uint64_t)dims[i]))
-            return api_error(vm, ADEAD_E_ARG, "input %s: dimension %d is negative or the shape has more than 2^40 elements", name, i);
-        count *= (uint64_t)dims[i];
-    }
+    int64_t count = tensor_shape_count(rank, dims);
+    if (count < 0)
+        return api_error(vm, ADEAD_E_ARG, "input %s: a dimension is negative, or a dimension or the element count is over 2^40", name);
     if (count && !data) return api_error(vm, ADEAD_E_ARG, "adead_vm_bind: input %s: data is NULL", name);
     int rc = materialize(vm);
     if (!rc) rc = tensor_set_shape(vm, NO_PC, (uint32_t)slot, rank, dims);

@@ -56,9 +56,10 @@ int adead_program_load_memory(const void *bib, size_t size, const char *name, ad
     }
     strcpy(p->name, name);
     char why[1024];
-    if (bib_read(bib, size, &p->mod, why, sizeof why)) {
+    int rc = bib_read(bib, size, &p->mod, why, sizeof why);
+    if (rc) {
         adead_program_free(p);
-        return set_err(err, errlen, ADEAD_E_LOAD, "%s: %s", name, why);
+        return set_err(err, errlen, rc == BIB_ERR_NOMEM ? ADEAD_E_NOMEM : ADEAD_E_LOAD, "%s: %s", name, why);
     }
     if (verify_module(&p->mod, name, err, errlen)) {
         adead_program_free(p);

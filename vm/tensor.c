@@ -26,13 +26,17 @@ static void shape_text(const vm_tensor *t, char *buf, size_t len)
     if (n < len) snprintf(buf + n, len - n, "]");
 }
 
-/* Element count of a shape, or -1 if a dim is negative or the count passes 2^40. */
-static int64_t shape_count(int rank, const int64_t *dims)
+int64_t tensor_shape_count(int rank, const int64_t *dims)
 {
+    int empty = 0;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] < 0 || (uint64_t)dims[i] > BIB_MAX_ELEMENTS) return -1;
+        empty |= !dims[i];
+    }
+    if (empty) return 0;
     uint64_t n = 1;
     for (int i = 0; i < rank; i++) {
-        if (dims[i] < 0) return -1;
-        if (dims[i] && n > BIB_MAX_ELEMENTS / (uint64_t)dims[i]) return -1;
+        if (n > BIB_MAX_ELEMENTS / (uint64_t)dims[i]) return -1;
         n *= (uint64_t)dims[i];
     }
     return (int64_t)n;
@@ -72,13 +76,13 @@ static void install(adead_vm *vm, uint32_t slot, int rank, const int64_t *dims, 
 int tensor_set_shape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const int64_t *dims)
 {
     char nm[64];
-    int64_t count = shape_count(rank, dims);
+    int64_t count = tensor_shape_count(rank, dims);
     if (count < 0) {
         char sh[128];
         vm_tensor tmp = {rank, 0, {0}, 0, 0};
         for (int i = 0; i < rank; i++) tmp.dims[i] = dims[i];
         shape_text(&tmp, sh, sizeof sh);
-        return vm_trap(vm, ADEAD_E_TRAP, pc, "tensor %s: shape %s has a negative dimension or more than 2^40 elements",
+        return vm_trap(vm, ADEAD_E_TRAP, pc, "tensor %s: shape %s has a negative dimension, or a dimension or element count over 2^40",
                        tname(vm, slot, nm, sizeof nm), sh);
     }
     uint64_t off;
@@ -180,7 +184,7 @@ int tensor_reshape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const int
     int rc = need_data(vm, pc, "", slot);
     if (rc) return rc;
     vm_tensor *t = &vm->tensors[slot];
-    int64_t count = shape_count(rank, dims);
+    int64_t count = tensor_shape_count(rank, dims);
     if (count != t->count) {
         char nm[64], from[128], to[128];
         vm_tensor want = {rank, t->dtype, {0}, 0, 0};
@@ -276,7 +280,7 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uin
     int rank = 0;
     int64_t dims[4] = {0, 0, 0, 0};
     if ((rc = result_shape(vm, pc, kernel, A, B, a, b, &rank, dims))) return rc;
-    int64_t count = shape_count(rank, dims);
+    int64_t count = tensor_shape_count(rank, dims);
 
     /* The destination keeps its storage when it already has the result's shape. MATMUL and
      * TRANSPOSE read other elements than the one they write, so when they write onto one of

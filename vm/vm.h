@@ -108,6 +108,9 @@ int vm_trap(adead_vm *vm, int status, uint32_t pc, const char *fmt, ...);
 void vm_printf(adead_vm *vm, adead_write_fn fn, void *user, const char *fmt, ...);
 
 /* Tensors (vm/tensor.c). Each returns 0 or an adead_status after vm_trap at pc. */
+/* Element count of a shape: 0 when any dimension is 0; -1 when a dimension is negative or over
+ * 2^40, or the count is over 2^40. */
+int64_t tensor_shape_count(int rank, const int64_t *dims);
 int tensor_set_shape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const int64_t *dims);
 int tensor_from_const(adead_vm *vm, uint32_t pc, uint32_t slot, uint32_t k);
 void tensor_release(adead_vm *vm, uint32_t slot);

@@ -57,6 +57,7 @@ static int cpu_run(executor *ex, const exec_op *op, char *err, size_t errlen)
     (void)ex;
     const exec_tensor *a = &op->in[0], *b = &op->in[1], *o = &op->out;
     int64_t ad[4], bd[4], od[4];
+    if (!o->count) return 0; /* nothing to write: and a [2^40, 0] shape must not loop 2^40 times */
     switch (op->kernel) {
     case OP_MATMUL: ref_matmul(a->data, b->data, o->data, a->dims[0], a->dims[1], b->dims[1]); return 0;
     case OP_TRANSPOSE: ref_transpose(a->data, o->data, a->dims[0], a->dims[1], (int)bib_dtype_size(a->dtype)); return 0;
