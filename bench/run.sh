@@ -1,5 +1,5 @@
 #!/bin/sh
-# Interpreter benchmarks, each beside its anchors measured in the same run (best of 3):
+# Interpreter benchmarks, each beside its anchors measured in the same run (best of 5):
 #   loop:  total = sum of 0..10^8-1      adead-vm vs lua5.4 and luajit -joff
 #   calls: recursive fib(32), 7,049,155 calls
 #   load:  assembling and loading (verify + pre-decode) a generated 1M-instruction program
@@ -13,10 +13,10 @@ trap 'rm -rf "$tmp"' EXIT
 
 now_ns() { date +%s%N; }
 
-# best_of CMD...: the fastest of three runs of CMD, in nanoseconds.
+# best_of CMD...: the fastest of five runs of CMD, in nanoseconds.
 best_of() {
     best=
-    for _ in 1 2 3; do
+    for _ in 1 2 3 4 5; do
         t0=$(now_ns)
         "$@" >/dev/null 2>&1
         t1=$(now_ns)

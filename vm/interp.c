@@ -138,11 +138,11 @@ static int run(adead_vm *vm, handler_tables *export)
         DISPATCH();     \
     } while (0)
 /* Entering a block charges its cost (vm/decode.c). */
-#define CHARGE_AND_DISPATCH()                         \
-    do {                                              \
-        fuel -= ip->cost;                             \
-        if (UNLIKELY(fuel < 0)) goto fuel_low;        \
-        DISPATCH();                                   \
+#define CHARGE_AND_DISPATCH()                  \
+    do {                                       \
+        fuel -= ip->cost;                      \
+        if (UNLIKELY(fuel < 0)) goto fuel_low; \
+        DISPATCH();                            \
     } while (0)
 #define ENTER(target)              \
     do {                           \
@@ -154,9 +154,19 @@ static int run(adead_vm *vm, handler_tables *export)
         ip = (ptr);            \
         CHARGE_AND_DISPATCH(); \
     } while (0)
-/* A branch operand is a byte offset from the branch itself. */
-#define JUMP(rel) ENTER_AT((const dinstr *)((const char *)ip + (int32_t)(rel)))
+/* A branch operand is a byte offset from the branch itself. Loading it puts a memory load on
+ * the chain ip -> next ip, which bounds a hot loop at the load's latency; so the last taken
+ * branch and its target stay in registers, and a loop's branch finds its target there (a
+ * compare and a predicted branch). Operands never change, so the entry never goes stale. */
+#define JUMP(rel)                                                                 \
+    do {                                                                          \
+        if (ip == taken_from) ENTER_AT(taken_to);                                 \
+        taken_from = ip;                                                          \
+        taken_to = (const dinstr *)((const char *)ip + (int32_t)(rel));           \
+        ENTER_AT(taken_to);                                                       \
+    } while (0)
 #define FALL() ENTER_AT(ip + 1)
+
 #define TRAP(status, ...)                                 \
     do {                                                  \
         rc = vm_trap(vm, status, PC, __VA_ARGS__);        \
@@ -169,6 +179,7 @@ static int run(adead_vm *vm, handler_tables *export)
 
     vm_task *task = &vm->tasks[vm->cur];
     uint64_t *R = task->regs + task->base; /* the window; its base is R - task->regs */
+    const dinstr *taken_from = NULL, *taken_to = NULL; /* the one-entry branch target cache */
     int64_t fuel = vm->fuel;
     const dinstr *ip;
     int rc = ADEAD_OK;
@@ -475,7 +486,6 @@ L_TRACE:
         vm->code[vm->patch_pc].op = vm->patch_op;
         vm->code[vm->patch_pc].handler = vm->patch_handler;
         vm->patch_pc = -1;
-        fuel = 0;
         task->pc = PC;
         task->base = BASE;
         vm->fuel = 0;
