@@ -10,6 +10,7 @@
 #include "../isa/isa.h"
 #include "../vm/clocale.h"
 #include "../vm/npy.h"
+#include "../vm/textbuf.h"
 #include "../vm/vm.h"
 #include "lex.h"
 #include "strmap.h"
@@ -115,27 +116,6 @@ static char *dup_text(assembler *as, const char *s, size_t n)
 
 /* ---------------- diagnostics ---------------- */
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-} textbuf;
-
-static int text_add(textbuf *b, const char *text, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *d = realloc(b->p, cap);
-        if (!d) return -1;
-        b->p = d;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, text, n);
-    b->n += n;
-    b->p[b->n] = 0;
-    return 0;
-}
-
 /* Errors are collected with their position and printed in source order at the end: name
  * lookups are resolved after parsing, but their errors belong where the names are. */
 static void error_at(assembler *as, srcpos at, const char *fmt, ...)
@@ -146,21 +126,22 @@ static void error_at(assembler *as, srcpos at, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    textbuf t = {NULL, 0, 0};
-    char head[1400];
-    int n = snprintf(head, sizeof head, "%s:%u:%u: error: %s\n", as->filename, at.line, at.col, msg);
-    int bad = text_add(&t, head, (size_t)n < sizeof head ? (size_t)n : sizeof head - 1);
+    textbuf t = {NULL, 0, 0, 0};
+    tb_printf(&t, "%s:%u:%u: error: %s\n", as->filename, at.line, at.col, msg);
     if (at.line_start) { /* the line, and a caret under the column (tabs kept so it lines up) */
         const char *e = at.line_start;
         while (e < as->lx.end && *e != '\n') e++;
         size_t len = (size_t)(e - at.line_start);
         if (len && at.line_start[len - 1] == '\r') len--;
-        bad |= text_add(&t, " ", 1) | text_add(&t, at.line_start, len) | text_add(&t, "\n ", 2);
-        for (uint32_t c = 1; c < at.col && c - 1 < len; c++) bad |= text_add(&t, at.line_start[c - 1] == '\t' ? "\t" : " ", 1);
-        bad |= text_add(&t, "^\n", 2);
+        tb_add(&t, " ", 1);
+        tb_add(&t, at.line_start, len);
+        tb_add(&t, "\n ", 2);
+        for (uint32_t c = 1; c < at.col && c - 1 < len; c++) tb_add(&t, at.line_start[c - 1] == '\t' ? "\t" : " ", 1);
+        tb_add(&t, "^\n", 2);
     }
-    if (bad || GROW(as, as->diags, as->cap_diags, as->n_diags + 1)) {
-        free(t.p);
+    char *text = tb_take(&t);
+    if (!text || GROW(as, as->diags, as->cap_diags, as->n_diags + 1)) {
+        free(text);
         as->oom = 1;
         return;
     }
@@ -168,7 +149,7 @@ static void error_at(assembler *as, srcpos at, const char *fmt, ...)
     d->line = at.line;
     d->col = at.col;
     d->seq = as->n_diags++;
-    d->text = t.p;
+    d->text = text;
 }
 
 static int cmp_diagnostic(const void *a, const void *b)
@@ -183,19 +164,11 @@ static int cmp_diagnostic(const void *a, const void *b)
 static char *diagnostics_text(assembler *as)
 {
     if (as->n_diags) qsort(as->diags, as->n_diags, sizeof *as->diags, cmp_diagnostic);
-    textbuf all = {NULL, 0, 0};
-    int bad = text_add(&all, "", 0);
-    for (uint32_t i = 0; i < as->n_diags && i < MAX_ERRORS; i++) bad |= text_add(&all, as->diags[i].text, strlen(as->diags[i].text));
-    if (as->n_diags > MAX_ERRORS) {
-        char note[300];
-        int n = snprintf(note, sizeof note, "%s: too many errors (%u in all); the first %d are shown\n", as->filename, as->n_diags, MAX_ERRORS);
-        bad |= text_add(&all, note, (size_t)n);
-    }
-    if (bad) {
-        free(all.p);
-        return NULL;
-    }
-    return all.p;
+    textbuf all = {NULL, 0, 0, 0};
+    for (uint32_t i = 0; i < as->n_diags && i < MAX_ERRORS; i++) tb_add(&all, as->diags[i].text, strlen(as->diags[i].text));
+    if (as->n_diags > MAX_ERRORS)
+        tb_printf(&all, "%s: too many errors (%u in all); the first %d are shown\n", as->filename, as->n_diags, MAX_ERRORS);
+    return tb_take(&all);
 }
 
 static srcpos pos_of(const token *t)

@@ -5,11 +5,11 @@
  * printed so that they parse back to the same bits (NaN payloads as nan(0x...)); and an
  * instruction that does not verify is printed word for word as .raw. */
 #include "../vm/clocale.h"
+#include "../vm/tensor_text.h"
 #include "../vm/vm.h"
 #include "asm.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,125 +45,63 @@ void asm_names_free(asm_names *n)
 
 /* ---------------- text output ---------------- */
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} out_text;
-
-static void put(out_text *o, const char *fmt, ...)
-{
-    if (o->oom) return;
-    va_list ap;
-    va_start(ap, fmt);
-    char small[512];
-    int k = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (k < 0) {
-        o->oom = 1;
-        return;
-    }
-    if (o->n + (size_t)k + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 4096;
-        while (cap < o->n + (size_t)k + 1) cap *= 2;
-        char *q = realloc(o->p, cap);
-        if (!q) {
-            o->oom = 1;
-            return;
-        }
-        o->p = q;
-        o->cap = cap;
-    }
-    if ((size_t)k < sizeof small) {
-        memcpy(o->p + o->n, small, (size_t)k + 1);
-    } else {
-        va_start(ap, fmt);
-        vsnprintf(o->p + o->n, (size_t)k + 1, fmt, ap);
-        va_end(ap);
-    }
-    o->n += (size_t)k;
-}
-
-/* An f32 written so that the assembler reads back the same bits. */
-static void format_f32(uint32_t bits, char *buf, size_t len)
-{
-    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) {
-        if (bits == 0x7FC00000u)
-            snprintf(buf, len, "nan");
-        else
-            snprintf(buf, len, "nan(0x%08" PRIX32 ")", bits);
-        return;
-    }
-    if ((bits & 0x7FFFFFFFu) == 0x7F800000u) {
-        snprintf(buf, len, bits >> 31 ? "-inf" : "inf");
-        return;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    snprintf(buf, len, "%.9g", (double)f); /* 9 significant digits round-trip every binary32 */
-}
-
-static void put_tensor_name(out_text *o, const asm_names *n, uint32_t t)
+static void put_tensor_name(textbuf *o, const asm_names *n, uint32_t t)
 {
     if (n->tensor[t])
-        put(o, "%s", n->tensor[t]);
+        tb_printf(o, "%s", n->tensor[t]);
     else
-        put(o, "t%u", t);
+        tb_printf(o, "t%u", t);
 }
 
-static void put_const_name(out_text *o, const asm_names *n, uint32_t k)
+static void put_const_name(textbuf *o, const asm_names *n, uint32_t k)
 {
     if (n->konst[k])
-        put(o, "%s", n->konst[k]);
+        tb_printf(o, "%s", n->konst[k]);
     else
-        put(o, "k%u", k);
+        tb_printf(o, "k%u", k);
 }
 
-static void put_operand(out_text *o, const bib_module *m, const asm_names *n, char kind, const bib_instr *ins, int s)
+static void put_operand(textbuf *o, const bib_module *m, const asm_names *n, char kind, const bib_instr *ins, int s)
 {
     uint32_t x = ins->a[s];
-    char f[48];
     switch (kind) {
     case 'w':
     case 'r':
-    case 'b': put(o, "r%u", x); break;
+    case 'b': tb_printf(o, "r%u", x); break;
     case 't':
     case 'f':
     case 'T': put_tensor_name(o, n, x); break;
     case 'k':
     case 's':
     case 'c': put_const_name(o, n, x); break;
-    case 'i': put(o, "%" PRId32, (int32_t)x); break;
-    case 'x':
-        format_f32(x, f, sizeof f);
-        put(o, "%s", f);
-        break;
-    case 'Q': put(o, "%" PRId64, (int64_t)((uint64_t)x | (uint64_t)ins->a[s + 1] << 32)); break;
+    case 'i': tb_printf(o, "%" PRId32, (int32_t)x); break;
+    case 'x': tb_f32(o, x); break;
+    case 'Q': tb_printf(o, "%" PRId64, (int64_t)((uint64_t)x | (uint64_t)ins->a[s + 1] << 32)); break;
     case 'l':
         if (x < m->n_code && n->label_at[x])
-            put(o, "%s", n->label_at[x]);
+            tb_printf(o, "%s", n->label_at[x]);
         else
-            put(o, "@%u", x);
+            tb_printf(o, "@%u", x);
         break;
-    case 'o': put(o, "%s", isa_ops[isa_find_value(x)].name); break;
-    default: put(o, "%u", x); break;
+    case 'o': tb_printf(o, "%s", isa_ops[isa_find_value(x)].name); break;
+    default: tb_printf(o, "%u", x); break;
     }
 }
 
 /* force_raw: the instruction verifies on its own but the module does not (a .raw in the source
  * turned off the assembler's verification, and writing it as .raw keeps it off). */
-static void format_instr_as(out_text *o, const bib_module *m, const asm_names *n, uint32_t pc, int force_raw)
+static void format_instr_as(textbuf *o, const bib_module *m, const asm_names *n, uint32_t pc, int force_raw)
 {
     const bib_instr *ins = &m->code[pc];
     char why[256];
     if (force_raw || verify_instruction(m, pc, why, sizeof why)) {
-        put(o, ".raw 0x%08" PRIX32 ", %u, %u, %u, %u", ins->op, ins->a[0], ins->a[1], ins->a[2], ins->a[3]);
+        tb_printf(o, ".raw 0x%08" PRIX32 ", %u, %u, %u, %u", ins->op, ins->a[0], ins->a[1], ins->a[2], ins->a[3]);
         return;
     }
     int op = isa_find_value(ins->op);
     const char *kinds = isa_ops[op].kinds;
     int kernel = op == OP_VK_COMPUTE ? isa_find_value(ins->a[0]) : -1;
-    put(o, "%s", isa_ops[op].name);
+    tb_printf(o, "%s", isa_ops[op].name);
     int first = 1;
     for (int s = 0; s < 4; s++) {
         char kind = kinds[s];
@@ -172,7 +110,7 @@ static void format_instr_as(out_text *o, const bib_module *m, const asm_names *n
             kind = isa_ops[kernel].kinds[s - 1];
         }
         if (kind == '-' || kind == 'q') continue;
-        put(o, first ? " " : ", ");
+        tb_printf(o, first ? " " : ", ");
         first = 0;
         put_operand(o, m, n, kind, ins, s);
     }
@@ -180,87 +118,74 @@ static void format_instr_as(out_text *o, const bib_module *m, const asm_names *n
 
 void asm_format_instr(const bib_module *m, const asm_names *n, uint32_t pc, char *buf, size_t len)
 {
-    out_text o = {NULL, 0, 0, 0};
+    textbuf o = {NULL, 0, 0, 0};
     format_instr_as(&o, m, n, pc, 0);
-    snprintf(buf, len, "%s", o.oom || !o.p ? "?" : o.p);
-    free(o.p);
+    char *text = tb_take(&o);
+    snprintf(buf, len, "%s", text ? text : "?");
+    free(text);
 }
 
 /* ---------------- declarations ---------------- */
 
-static void put_values(out_text *o, const bib_module *m, const bib_const *c)
+static void put_values(textbuf *o, const bib_module *m, const bib_const *c)
 {
     size_t es = bib_dtype_size(c->dtype), count = c->data_size / es;
     const uint8_t *d = m->data + c->data_off;
-    put(o, "[");
+    tb_printf(o, "[");
     for (size_t i = 0; i < count; i++) {
-        if (i) put(o, i % 8 ? ", " : ",\n    ");
-        if (c->dtype == BIB_DT_F32) {
-            uint32_t bits;
-            char f[48];
-            memcpy(&bits, d + 4 * i, 4);
-            format_f32(bits, f, sizeof f);
-            put(o, "%s", f);
-        } else if (c->dtype == BIB_DT_I32) {
-            int32_t v;
-            memcpy(&v, d + 4 * i, 4);
-            put(o, "%" PRId32, v);
-        } else {
-            int64_t v;
-            memcpy(&v, d + 8 * i, 8);
-            put(o, "%" PRId64, v);
-        }
+        if (i) tb_printf(o, i % 8 ? ", " : ",\n    ");
+        tb_element(o, c->dtype, d, (int64_t)i);
     }
-    put(o, "]");
+    tb_printf(o, "]");
 }
 
-static void put_shape(out_text *o, uint32_t rank, const uint32_t *dims)
+static void put_shape(textbuf *o, uint32_t rank, const uint32_t *dims)
 {
-    put(o, " [");
-    for (uint32_t i = 0; i < rank; i++) put(o, i ? ", %u" : "%u", dims[i]);
-    put(o, "]");
+    tb_printf(o, " [");
+    for (uint32_t i = 0; i < rank; i++) tb_printf(o, i ? ", %u" : "%u", dims[i]);
+    tb_printf(o, "]");
 }
 
-static void put_const(out_text *o, const bib_module *m, const asm_names *n, uint32_t k)
+static void put_const(textbuf *o, const bib_module *m, const asm_names *n, uint32_t k)
 {
     const bib_const *c = &m->consts[k];
-    put(o, ".const ");
-    if (n->konst[k]) put(o, "%s ", n->konst[k]);
+    tb_printf(o, ".const ");
+    if (n->konst[k]) tb_printf(o, "%s ", n->konst[k]);
     switch (c->kind) {
     case BIB_CONST_I64: {
         int64_t v;
         memcpy(&v, m->data + c->data_off, 8);
-        put(o, "i64 %" PRId64 "\n", v);
+        tb_printf(o, "i64 %" PRId64 "\n", v);
         break;
     }
     case BIB_CONST_F32: {
         uint32_t bits;
-        char f[48];
         memcpy(&bits, m->data + c->data_off, 4);
-        format_f32(bits, f, sizeof f);
-        put(o, "f32 %s\n", f);
+        tb_printf(o, "f32 ");
+        tb_f32(o, bits);
+        tb_printf(o, "\n");
         break;
     }
     case BIB_CONST_STR: {
-        put(o, "str \"");
+        tb_printf(o, "str \"");
         for (uint32_t i = 0; i < c->data_size; i++) {
             unsigned char ch = m->data[c->data_off + i];
-            if (ch == '\n') put(o, "\\n");
-            else if (ch == '\t') put(o, "\\t");
-            else if (ch == '\r') put(o, "\\r");
-            else if (ch == '"' || ch == '\\') put(o, "\\%c", ch);
-            else if (ch < 32 || ch >= 127) put(o, "\\x%02x", ch);
-            else put(o, "%c", ch);
+            if (ch == '\n') tb_printf(o, "\\n");
+            else if (ch == '\t') tb_printf(o, "\\t");
+            else if (ch == '\r') tb_printf(o, "\\r");
+            else if (ch == '"' || ch == '\\') tb_printf(o, "\\%c", ch);
+            else if (ch < 32 || ch >= 127) tb_printf(o, "\\x%02x", ch);
+            else tb_printf(o, "%c", ch);
         }
-        put(o, "\"\n");
+        tb_printf(o, "\"\n");
         break;
     }
     default:
-        put(o, "%s", bib_dtype_name(c->dtype));
+        tb_printf(o, "%s", bib_dtype_name(c->dtype));
         put_shape(o, c->rank, c->dims);
-        put(o, " = ");
+        tb_printf(o, " = ");
         put_values(o, m, c);
-        put(o, "\n");
+        tb_printf(o, "\n");
     }
 }
 
@@ -273,27 +198,27 @@ static int inline_init(const bib_module *m, const asm_names *n, const uint32_t *
     return (m->tensors[t].flags & BIB_T_SHAPED) || m->consts[k].rank == 1;
 }
 
-static void put_tensor(out_text *o, const bib_module *m, const asm_names *n, uint32_t t, int inline_data)
+static void put_tensor(textbuf *o, const bib_module *m, const asm_names *n, uint32_t t, int inline_data)
 {
     const bib_tensor *bt = &m->tensors[t];
     uint32_t io = bt->flags & (BIB_T_INPUT | BIB_T_OUTPUT);
-    put(o, io == BIB_T_INPUT ? ".input " : io == BIB_T_OUTPUT ? ".output " : ".tensor ");
-    put(o, "%s %s", n->tensor[t] ? n->tensor[t] : "-", bib_dtype_name(bt->dtype));
+    tb_printf(o, io == BIB_T_INPUT ? ".input " : io == BIB_T_OUTPUT ? ".output " : ".tensor ");
+    tb_printf(o, "%s %s", n->tensor[t] ? n->tensor[t] : "-", bib_dtype_name(bt->dtype));
     if (bt->flags & BIB_T_SHAPED) put_shape(o, bt->rank, bt->dims);
     if (bt->init != BIB_NONE) {
-        put(o, " = ");
+        tb_printf(o, " = ");
         if (inline_data)
             put_values(o, m, &m->consts[bt->init]);
         else
             put_const_name(o, n, bt->init);
     }
-    if (io == (BIB_T_INPUT | BIB_T_OUTPUT)) put(o, " input output");
-    put(o, "\n");
+    if (io == (BIB_T_INPUT | BIB_T_OUTPUT)) tb_printf(o, " input output");
+    tb_printf(o, "\n");
 }
 
 /* Tensors in slot order, constants in index order, merged so that the assembler numbers them
  * as they were: a constant written inline with its tensor is created at that point. */
-static int put_declarations(out_text *o, const bib_module *m, const asm_names *n)
+static int put_declarations(textbuf *o, const bib_module *m, const asm_names *n)
 {
     uint32_t *users = calloc(m->n_consts + 1, sizeof *users);
     if (!users) return -1;
@@ -313,25 +238,25 @@ static int put_declarations(out_text *o, const bib_module *m, const asm_names *n
     return 0;
 }
 
-static void put_spirv(out_text *o, const bib_module *m)
+static void put_spirv(textbuf *o, const bib_module *m)
 {
     for (uint32_t i = 0; i < m->n_spirv; i++) {
-        put(o, ".spirv %s = [", m->strings + m->spirv[i].name);
+        tb_printf(o, ".spirv %s = [", m->strings + m->spirv[i].name);
         for (uint32_t w = 0; w < m->spirv[i].n_words; w++)
-            put(o, w ? (w % 8 ? ", 0x%08" PRIX32 : ",\n    0x%08" PRIX32) : "0x%08" PRIX32, m->spirv[i].words[w]);
-        put(o, "]\n");
+            tb_printf(o, w ? (w % 8 ? ", 0x%08" PRIX32 : ",\n    0x%08" PRIX32) : "0x%08" PRIX32, m->spirv[i].words[w]);
+        tb_printf(o, "]\n");
     }
 }
 
-static void put_string_literal(out_text *o, const char *s)
+static void put_string_literal(textbuf *o, const char *s)
 {
-    put(o, "\"");
+    tb_printf(o, "\"");
     for (; *s; s++) {
-        if (*s == '"' || *s == '\\') put(o, "\\%c", *s);
-        else if ((unsigned char)*s < 32) put(o, "\\x%02x", (unsigned char)*s);
-        else put(o, "%c", *s);
+        if (*s == '"' || *s == '\\') tb_printf(o, "\\%c", *s);
+        else if ((unsigned char)*s < 32) tb_printf(o, "\\x%02x", (unsigned char)*s);
+        else tb_printf(o, "%c", *s);
     }
-    put(o, "\"");
+    tb_printf(o, "\"");
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -340,7 +265,7 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int put_code(out_text *o, const bib_module *m, const asm_names *n)
+static int put_code(textbuf *o, const bib_module *m, const asm_names *n)
 {
     /* Labels by (pc, symbol order), packed in one integer to sort. */
     uint64_t *labels = malloc(sizeof *labels * (m->n_symbols + 1));
@@ -356,24 +281,24 @@ static int put_code(out_text *o, const bib_module *m, const asm_names *n)
     int64_t raw_pc = verify_module_at(m, &bad_pc, why, sizeof why) ? (int64_t)bad_pc : -1;
 
     /* The line table: instructions before its first entry have none (file "", line 0). */
-    if (!m->n_lines || m->lines[0].pc > 0) put(o, ".file \"\"\n.line 0\n");
+    if (!m->n_lines || m->lines[0].pc > 0) tb_printf(o, ".file \"\"\n.line 0\n");
     uint32_t li = 0, cur_file = 0, l = 0;
     for (uint32_t pc = 0; pc <= m->n_code; pc++) {
-        for (; l < nl && labels[l] >> 32 == pc; l++) put(o, "%s:\n", m->strings + m->symbols[(uint32_t)labels[l]].name);
+        for (; l < nl && labels[l] >> 32 == pc; l++) tb_printf(o, "%s:\n", m->strings + m->symbols[(uint32_t)labels[l]].name);
         if (pc == m->n_code) break;
         if (li < m->n_lines && m->lines[li].pc == pc) {
             if (li == 0 || m->lines[li].file != cur_file) {
                 cur_file = m->lines[li].file;
-                put(o, ".file ");
+                tb_printf(o, ".file ");
                 put_string_literal(o, m->strings + cur_file);
-                put(o, "\n");
+                tb_printf(o, "\n");
             }
-            put(o, ".line %u\n", m->lines[li].line);
+            tb_printf(o, ".line %u\n", m->lines[li].line);
             li++;
         }
-        put(o, "    ");
+        tb_printf(o, "    ");
         format_instr_as(o, m, n, pc, (int64_t)pc == raw_pc);
-        put(o, "\n");
+        tb_printf(o, "\n");
     }
     free(labels);
     return 0;
@@ -391,20 +316,21 @@ int asm_disassemble(const void *bib, size_t size, char **text, char *err, size_t
     }
     c_locale_scope loc;
     c_locale_enter(&loc);
-    out_text o = {NULL, 0, 0, 0};
-    put(&o, "; adead-asm %s disassembly (.bib %u.%u)\n", ADEAD_VERSION_STRING, m.ver_major, m.ver_minor);
-    if (m.flags & BIB_FLAG_RELAXED) put(&o, ".flags relaxed\n");
+    textbuf o = {NULL, 0, 0, 0};
+    tb_printf(&o, "; adead-asm %s disassembly (.bib %u.%u)\n", ADEAD_VERSION_STRING, m.ver_major, m.ver_minor);
+    if (m.flags & BIB_FLAG_RELAXED) tb_printf(&o, ".flags relaxed\n");
     int rc = put_declarations(&o, &m, &n);
     put_spirv(&o, &m);
     if (!rc) rc = put_code(&o, &m, &n);
     c_locale_leave(&loc);
     asm_names_free(&n);
     bib_free(&m);
-    if (rc || o.oom) {
-        free(o.p);
+    *text = tb_take(&o);
+    if (rc || !*text) {
+        free(*text);
+        *text = NULL;
         return ADEAD_E_NOMEM;
     }
-    *text = o.p;
     return ADEAD_OK;
 }
 

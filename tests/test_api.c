@@ -83,18 +83,6 @@ static int64_t output_i64(const adead_vm *vm, const char *name, int64_t index)
     return v;
 }
 
-static adead_tensor_view make_view(adead_dtype dtype, int rank, const int64_t *dims, const void *data, size_t nbytes)
-{
-    adead_tensor_view t;
-    memset(&t, 0, sizeof t);
-    t.dtype = dtype;
-    t.rank = rank;
-    for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
-    t.data = data;
-    t.nbytes = nbytes;
-    return t;
-}
-
 static void digest_hex(const adead_vm *vm, char hex[65])
 {
     int rc = adead_vm_digest(vm, hex);
@@ -1134,29 +1122,29 @@ static void test_tensor_text_formats(void **state)
 {
     (void)state;
     const int64_t scalar = -7;
-    adead_tensor_view t = make_view(ADEAD_I64, 0, NULL, &scalar, 8);
+    adead_tensor_view t = tensor_view(ADEAD_I64, 0, NULL, &scalar, 8);
     expect_text(&t, "i64[] -7");
 
     const int64_t dims_0[1] = {0}, dims_2x0[2] = {2, 0}, dims_0x3[2] = {0, 3};
-    t = make_view(ADEAD_F32, 1, dims_0, NULL, 0);
+    t = tensor_view(ADEAD_F32, 1, dims_0, NULL, 0);
     expect_text(&t, "f32[0] []");
-    t = make_view(ADEAD_I32, 2, dims_2x0, NULL, 0);
+    t = tensor_view(ADEAD_I32, 2, dims_2x0, NULL, 0);
     expect_text(&t, "i32[2,0] [[], []]");
-    t = make_view(ADEAD_I32, 2, dims_0x3, NULL, 0);
+    t = tensor_view(ADEAD_I32, 2, dims_0x3, NULL, 0);
     expect_text(&t, "i32[0,3] []");
 
     const int32_t i32s[6] = {1, -2, 3, 4, 5, INT32_MIN};
     const int64_t dims_2x3[2] = {2, 3};
-    t = make_view(ADEAD_I32, 2, dims_2x3, i32s, sizeof i32s);
+    t = tensor_view(ADEAD_I32, 2, dims_2x3, i32s, sizeof i32s);
     expect_text(&t, "i32[2,3] [[1, -2, 3], [4, 5, -2147483648]]");
 
     const int64_t i64s[2] = {INT64_MIN, INT64_MAX}, dims_2[1] = {2};
-    t = make_view(ADEAD_I64, 1, dims_2, i64s, sizeof i64s);
+    t = tensor_view(ADEAD_I64, 1, dims_2, i64s, sizeof i64s);
     expect_text(&t, "i64[2] [-9223372036854775808, 9223372036854775807]");
 
     const int32_t rank4[2] = {1, 2};
     const int64_t dims_1x1x1x2[4] = {1, 1, 1, 2};
-    t = make_view(ADEAD_I32, 4, dims_1x1x1x2, rank4, sizeof rank4);
+    t = tensor_view(ADEAD_I32, 4, dims_1x1x1x2, rank4, sizeof rank4);
     expect_text(&t, "i32[1,1,1,2] [[[[1, 2]]]]");
 }
 
@@ -1166,10 +1154,10 @@ static void test_tensor_text_f32_specials(void **state)
     static const uint32_t bits[8] = {0x3dcccccdu, 0x80000000u, 0x00000000u, 0x7f800000u,
                                      0xff800000u, 0x7fc00000u, 0x00000001u, 0x7f7fffffu};
     const int64_t dims[1] = {8};
-    adead_tensor_view t = make_view(ADEAD_F32, 1, dims, bits, sizeof bits);
+    adead_tensor_view t = tensor_view(ADEAD_F32, 1, dims, bits, sizeof bits);
     expect_text(&t, "f32[8] [0.100000001, -0, 0, inf, -inf, nan, 1.40129846e-45, 3.40282347e+38]");
     const float half = 0.5f;
-    t = make_view(ADEAD_F32, 0, NULL, &half, 4);
+    t = tensor_view(ADEAD_F32, 0, NULL, &half, 4);
     expect_text(&t, "f32[] 0.5");
 }
 
@@ -1181,7 +1169,7 @@ static void test_tensor_text_truncates(void **state)
     for (int i = 0; i < 1200; i++) values[i] = i;
 
     const int64_t exactly[1] = {1000};
-    adead_tensor_view t = make_view(ADEAD_I32, 1, exactly, values, 1000 * 4);
+    adead_tensor_view t = tensor_view(ADEAD_I32, 1, exactly, values, 1000 * 4);
     char *text = adead_tensor_text(&t);
     assert_non_null(text);
     assert_null(strstr(text, "..."));
@@ -1189,7 +1177,7 @@ static void test_tensor_text_truncates(void **state)
     free(text);
 
     const int64_t over[1] = {1001};
-    t = make_view(ADEAD_I32, 1, over, values, 1001 * 4);
+    t = tensor_view(ADEAD_I32, 1, over, values, 1001 * 4);
     text = adead_tensor_text(&t);
     assert_non_null(text);
     assert_true(strlen(text) > 11 && !strcmp(text + strlen(text) - 11, ", 999, ...]"));
@@ -1197,7 +1185,7 @@ static void test_tensor_text_truncates(void **state)
     free(text);
 
     const int64_t rows[2] = {2, 600};
-    t = make_view(ADEAD_I32, 2, rows, values, 1200 * 4);
+    t = tensor_view(ADEAD_I32, 2, rows, values, 1200 * 4);
     text = adead_tensor_text(&t);
     assert_non_null(text);
     assert_true(!strncmp(text, "i32[2,600] [[0, 1, 2, ", 22));

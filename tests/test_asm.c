@@ -302,19 +302,13 @@ static int remove_temp_dir(void **state)
     return 0;
 }
 
-static void write_npy(const temp_dir *td, const char *name, adead_dtype dtype, int rank, const int64_t *dims, const void *data,
-                      size_t nbytes)
+/* Write a .npy file into the temp folder. */
+static void write_npy_in(const temp_dir *td, const char *name, adead_dtype dtype, int rank, const int64_t *dims, const void *data,
+                         size_t nbytes)
 {
-    adead_tensor_view t;
-    memset(&t, 0, sizeof t);
-    t.dtype = dtype;
-    t.rank = rank;
-    for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
-    t.data = data;
-    t.nbytes = nbytes;
-    char path[512], err[512] = "";
+    char path[512];
     snprintf(path, sizeof path, "%s/%s", td->dir, name);
-    if (adead_npy_write(path, &t, err, sizeof err)) fail_msg("adead_npy_write: %s", err);
+    write_npy(path, dtype, rank, dims, data, nbytes);
 }
 
 /* ==== 1. diagnostics ==== */
@@ -513,7 +507,7 @@ static void test_npy_missing_or_wrong_dtype(void **state)
     temp_dir *td = *state;
     static const int32_t three[3] = {1, 2, 3};
     static const int64_t dims3[1] = {3};
-    write_npy(td, "i32.npy", ADEAD_I32, 1, dims3, three, sizeof three);
+    write_npy_in(td, "i32.npy", ADEAD_I32, 1, dims3, three, sizeof three);
     char src[512], phrase[256];
 
     snprintf(src, sizeof src, ".tensor w f32 = \"%s/missing.npy\"\n    HALT\n", td->dir);
@@ -1234,7 +1228,7 @@ static void test_round_trip_unshaped_tensor_from_npy(void **state)
     temp_dir *td = *state;
     static const float six[6] = {1, 2, 3, 4, 5, 6};
     static const int64_t dims[2] = {2, 3};
-    write_npy(td, "w.npy", ADEAD_F32, 2, dims, six, sizeof six);
+    write_npy_in(td, "w.npy", ADEAD_F32, 2, dims, six, sizeof six);
     char filename[256];
     snprintf(filename, sizeof filename, "%s/prog.adasm", td->dir);
     image shaped = assemble_named(".tensor w f32 [2, 3] = \"w.npy\"\n    HALT\n", filename);

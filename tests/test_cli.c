@@ -248,20 +248,6 @@ static const char two_errors_src[] =
     "  FOO r1\n"
     "  HALT\n";
 
-static void write_npy(const char *path, adead_dtype dtype, int rank, const int64_t *dims, const void *data,
-                      size_t nbytes)
-{
-    adead_tensor_view t;
-    memset(&t, 0, sizeof t);
-    t.dtype = dtype;
-    t.rank = rank;
-    for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
-    t.data = data;
-    t.nbytes = nbytes;
-    char err[512];
-    if (adead_npy_write(path, &t, err, sizeof err)) fail_msg("adead_npy_write: %s", err);
-}
-
 static void write_i64_npy(const char *path, int rank, const int64_t *dims, const int64_t *values, size_t count)
 {
     write_npy(path, ADEAD_I64, rank, dims, values, count * sizeof *values);

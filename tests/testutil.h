@@ -54,6 +54,27 @@ static inline uint32_t rng_f32_bits(rng *r)
     }
 }
 
+/* A view of caller data, for adead_npy_write and adead_tensor_text. */
+static inline adead_tensor_view tensor_view(adead_dtype dtype, int rank, const int64_t *dims, const void *data, size_t nbytes)
+{
+    adead_tensor_view t;
+    memset(&t, 0, sizeof t);
+    t.dtype = dtype;
+    t.rank = rank;
+    for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
+    t.data = data;
+    t.nbytes = nbytes;
+    return t;
+}
+
+/* Write a .npy file, failing the test when it cannot. */
+static inline void write_npy(const char *path, adead_dtype dtype, int rank, const int64_t *dims, const void *data, size_t nbytes)
+{
+    adead_tensor_view t = tensor_view(dtype, rank, dims, data, nbytes);
+    char err[512] = "";
+    if (adead_npy_write(path, &t, err, sizeof err)) fail_msg("adead_npy_write %s: %s", path, err);
+}
+
 /* Whole file into memory (NUL-terminated), or NULL. */
 static inline char *slurp(const char *path, size_t *size)
 {
