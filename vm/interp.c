@@ -10,10 +10,12 @@
  * a VM that does not trace pays nothing for the feature.
  */
 #include "../isa/f32.h"
+#include "tensor_text.h"
 #include "vm.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__GNUC__) && !defined(ADEAD_SWITCH_DISPATCH)
@@ -74,6 +76,18 @@ static void trace_instr(adead_vm *vm, trace_state *ts, const dinstr *ip, vm_task
     ts->pending = 1;
     ts->regs = task->regs;
     ts->base = base;
+}
+
+/* PRINTF: the f32 as PRINTT and the disassembler write it (it reads back to the same bits). */
+static void print_f32(adead_vm *vm, uint32_t bits)
+{
+    if (!vm->print_fn) return;
+    textbuf t = {NULL, 0, 0, 0};
+    tb_f32(&t, bits);
+    tb_add(&t, "\n", 1);
+    char *text = tb_take(&t);
+    if (text) vm->print_fn(vm->print_user, text, strlen(text));
+    free(text);
 }
 
 /* Slow half of CALL: grow the register stack or the frame stack, then push. */
@@ -272,7 +286,7 @@ L_TRACE:
         NEXT();
     }
     CASE(PRINTF) {
-        vm_printf(vm, vm->print_fn, vm->print_user, "%.9g\n", (double)F(R[ip->a]));
+        print_f32(vm, (uint32_t)R[ip->a]);
         NEXT();
     }
     CASE(PRINTS) {
