@@ -560,8 +560,7 @@ static void parse_instruction(assembler *as, token mn)
                 int n = text_operands(info->kinds, kinds);
                 error_tok(as, &t, "%s takes %d operand%s; expected ',' before operand %d, found %s", info->name, n, n == 1 ? "" : "s",
                           wanted + 1, quote(&t, q, sizeof q));
-                sync_line(as);
-                return;
+                goto fail;
             }
             t = next(as);
         } else if (at_end_of_statement(&t)) {
@@ -572,9 +571,7 @@ static void parse_instruction(assembler *as, token mn)
             error_tok(as, &t, "%s: operand %d (%s) is missing", info->name, wanted + 1, isa_kind_text(kind));
             goto fail;
         }
-        if (parse_operand(as, pc, s, kind, t, &ins)) {
-            goto fail;
-        }
+        if (parse_operand(as, pc, s, kind, t, &ins)) goto fail;
         wanted++;
     }
     if (expect_end(as, "the last operand")) goto fail;
@@ -1355,8 +1352,8 @@ int asm_assemble(const char *src, size_t len, const char *filename, uint8_t **bi
     const char *slash = strrchr(as.filename, '/');
     size_t dlen = slash && !is_stream_name(as.filename) ? (size_t)(slash - as.filename) + 1 : 0;
     as.dir = dup_text(&as, as.filename, dlen);
-    c_locale_scope loc;
-    c_locale_enter(&loc);
+    c_numeric_scope loc;
+    c_numeric_enter(&loc);
     lex_init(&as.lx, src, len);
     file_index(&as, "", 0);                                        /* index 0: no file */
     as.cur_file = file_index(&as, as.filename, strlen(as.filename)); /* the default */
@@ -1386,7 +1383,7 @@ int asm_assemble(const char *src, size_t len, const char *filename, uint8_t **bi
     } else {
         rc = as.n_errors;
     }
-    c_locale_leave(&loc);
+    c_numeric_leave(&loc);
     *diagnostics = diagnostics_text(&as);
     free_assembler(&as);
     return rc;

@@ -314,15 +314,15 @@ int asm_disassemble(const void *bib, size_t size, char **text, char *err, size_t
         bib_free(&m);
         return ADEAD_E_NOMEM;
     }
-    c_locale_scope loc;
-    c_locale_enter(&loc);
+    c_numeric_scope loc;
+    c_numeric_enter(&loc);
     textbuf o = {NULL, 0, 0, 0};
     tb_printf(&o, "; adead-asm %s disassembly (.bib %u.%u)\n", ADEAD_VERSION_STRING, m.ver_major, m.ver_minor);
     if (m.flags & BIB_FLAG_RELAXED) tb_printf(&o, ".flags relaxed\n");
     int rc = put_declarations(&o, &m, &n);
     put_spirv(&o, &m);
     if (!rc) rc = put_code(&o, &m, &n);
-    c_locale_leave(&loc);
+    c_numeric_leave(&loc);
     asm_names_free(&n);
     bib_free(&m);
     *text = tb_take(&o);

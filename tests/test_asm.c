@@ -665,6 +665,8 @@ static void test_instruction_dropped_after_a_name_operand(void **state)
     expect_errors_in_child(".tensor a f32\n    RELU a, a, a\n    HALT\n", 1, 2, 14, "unexpected ','");
     /* no instruction at all yet: the code array is still NULL */
     expect_errors_in_child(".tensor a f32\n    TDIM r1, a, 4\n", 1, 2, 17, "axis '4' is out of range");
+    /* a missing comma after a name operand: its lookup must go with the instruction */
+    expect_errors_in_child(".tensor t f32\n    RELU t\n", 1, 2, 11, "expected ',' before operand 2");
 }
 
 /* The same with the code array exactly full (16 instructions): a write just past its end,

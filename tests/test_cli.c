@@ -354,7 +354,7 @@ static void test_vm_bad_fuel(void **state)
 static void test_vm_bad_mem(void **state)
 {
     (void)state;
-    const char *msg = "--mem takes a size like 4096, 64K, 512M or 2G";
+    const char *msg = "--mem takes a size like 4096, 64K, 512M, 2G or 1T";
     expect_vm(1, "got '12X'", "--mem 12X examples/loop_sum.adasm");
     expect_vm(1, msg, "--mem 0 examples/loop_sum.adasm");
     expect_vm(1, msg, "--mem 0K examples/loop_sum.adasm");

@@ -146,6 +146,10 @@ static void test_memory(void **state)
     assert_non_null(strstr(o.err, "ALLOC of 100000 bytes is over the memory limit (65536 bytes"));
     o = run("LDI r1, -1\n ALLOC r2, r1\n HALT\n");
     assert_int_equal(o.status, ADEAD_E_MEMORY);
+    /* Past 2^32 blocks (a limit over 16 TiB): refused, not truncated into a small block. */
+    o = run_with("LDI r1, 61440\n ALLOC r2, r1\n FREE r2\n LDI r1, 17592186105856\n ALLOC r3, r1\n STORE r3, 61439, r1\n HALT\n", 0,
+                 (uint64_t)17 << 40);
+    assert_int_equal(o.status, ADEAD_E_MEMORY);
 }
 
 static void test_tensor_instructions(void **state)

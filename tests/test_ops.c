@@ -270,6 +270,9 @@ static void test_shape_errors_trap(void **state)
     expect_op_trap(".input a f32\n.input b f32\n.output c f32\n VK_COMPUTE MATMUL, c, a, b\n HALT\n", &s23, &s45,
                    "(VK_COMPUTE): MATMUL: a [2,3] x b [4,5]");
     expect_op_trap(".input a f32\n.tensor e f32\n.output c f32\n TADD c, a, e\n HALT\n", &s3, NULL, "tensor e is empty");
+    /* empty inputs whose product is not: [2^40, 0] x [0, 2^40] */
+    shape tall = {2, {(int64_t)1 << 40, 0}}, wide = {2, {0, (int64_t)1 << 40}};
+    expect_op_trap(matmul_src, &tall, &wide, "the result [1099511627776,1099511627776] would have more than 2^40 elements");
 }
 
 /* Writing onto a source gives what writing elsewhere gives. */

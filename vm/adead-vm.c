@@ -18,7 +18,7 @@ static void usage(FILE *f)
             "  --in NAME=FILE.npy   bind input NAME to a .npy file (repeat for each input)\n"
             "  --out NAME=FILE.npy  write output NAME to a .npy file; outputs without --out are printed\n"
             "  --fuel N             stop after N instructions (default: no limit)\n"
-            "  --mem SIZE           memory limit in bytes, or with a K, M or G suffix (default 1G)\n"
+            "  --mem SIZE           memory limit in bytes, or with a K, M, G or T suffix (default 1G)\n"
             "  --digest             print sha256:<hex> over all outputs (names, dtypes, shapes, bytes)\n"
             "  --quiet              do not print outputs that have no --out\n"
             "  --trace              print every executed instruction to stderr\n"
@@ -116,7 +116,7 @@ static int parse_args(int argc, char **argv, options *o)
             i++;
         } else if (!strcmp(a, "--mem")) {
             if (parse_u64(arg, &o->mem, 1) || !o->mem) {
-                fprintf(stderr, "adead-vm: --mem takes a size like 4096, 64K, 512M or 2G, got '%s'\n", arg ? arg : "");
+                fprintf(stderr, "adead-vm: --mem takes a size like 4096, 64K, 512M, 2G or 1T, got '%s'\n", arg ? arg : "");
                 return -1;
             }
             i++;

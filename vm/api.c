@@ -3,7 +3,6 @@
 #include "sha256.h"
 #include "vm.h"
 
-#include <fenv.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +16,8 @@ static void write_stdout(void *user, const char *text, size_t n)
     fwrite(text, 1, n, stdout);
 }
 
-void vm_printf(adead_vm *vm, adead_write_fn fn, void *user, const char *fmt, ...)
+void vm_printf(adead_write_fn fn, void *user, const char *fmt, ...)
 {
-    (void)vm;
     if (!fn) return;
     char buf[512];
     va_list ap;
@@ -60,9 +58,9 @@ adead_vm *adead_vm_new(const adead_program *prog)
     vm->prog = prog;
     vm->code = decode_module(m);
     vm->tensors = calloc(m->n_tensors + 1, sizeof *vm->tensors);
-    vm->bound = calloc(m->n_tensors + 1, 1);
+    vm->bindings = calloc(m->n_tensors + 1, sizeof *vm->bindings);
     vm->tasks = calloc(VM_MAX_TASKS, sizeof *vm->tasks);
-    if (!vm->code || !vm->tensors || !vm->bound || !vm->tasks) {
+    if (!vm->code || !vm->tensors || !vm->bindings || !vm->tasks) {
         adead_vm_free(vm);
         return NULL;
     }
@@ -84,11 +82,13 @@ adead_vm *adead_vm_new(const adead_program *prog)
 void adead_vm_free(adead_vm *vm)
 {
     if (!vm) return;
-    if (vm->tasks && vm->tensors && vm->bound) dematerialize(vm);
+    if (vm->tasks && vm->tensors) dematerialize(vm);
+    if (vm->bindings)
+        for (uint32_t t = 0; t < vm->prog->mod.n_tensors; t++) free(vm->bindings[t].data);
+    free(vm->bindings);
     free(vm->tasks);
     free(vm->code);
     free(vm->tensors);
-    free(vm->bound);
     free(vm);
 }
 
@@ -127,8 +127,7 @@ int adead_vm_add_fuel(adead_vm *vm, uint64_t fuel)
 int adead_vm_set_memory_limit(adead_vm *vm, uint64_t bytes)
 {
     if (!vm) return ADEAD_E_ARG;
-    if (vm->state != VM_FRESH)
-        return api_error(vm, ADEAD_E_ARG, "adead_vm_set_memory_limit: call it before binding inputs or running");
+    if (vm->state != VM_FRESH) return api_error(vm, ADEAD_E_ARG, "adead_vm_set_memory_limit: call it before running");
     vm->mem_limit = bytes;
     return ADEAD_OK;
 }
@@ -162,33 +161,53 @@ static void dematerialize(adead_vm *vm)
         vm->tensors[t].rank = -1;
         vm->tensors[t].count = 0;
         vm->tensors[t].off = 0;
-        vm->bound[t] = 0;
     }
     arena_destroy(&vm->arena, &vm->heap);
     heap_destroy(&vm->heap);
 }
 
-/* First bind or run: memory, the declared tensors, the main task. */
+/* A tensor's contents at the start: what the host bound, its initial constant, zeros of its
+ * declared shape, or nothing. */
+static int lay_out(adead_vm *vm, uint32_t t)
+{
+    const bib_tensor *bt = &vm->prog->mod.tensors[t];
+    const vm_binding *b = &vm->bindings[t];
+    if (b->set) {
+        int rc = tensor_set_shape(vm, NO_PC, t, b->rank, b->dims);
+        const vm_tensor *vt = &vm->tensors[t];
+        if (!rc && vt->count) memcpy(tensor_data(vm, vt), b->data, (size_t)vt->count * bib_dtype_size(vt->dtype));
+        return rc;
+    }
+    if (bt->init != BIB_NONE) return tensor_from_const(vm, NO_PC, t, bt->init);
+    if (bt->flags & BIB_T_SHAPED) {
+        int64_t dims[4] = {bt->dims[0], bt->dims[1], bt->dims[2], bt->dims[3]};
+        return tensor_set_shape(vm, NO_PC, t, (int)bt->rank, dims);
+    }
+    return ADEAD_OK;
+}
+
+/* The first run: memory, every tensor in slot order, the main task. */
 static int materialize(adead_vm *vm)
 {
     if (vm->state != VM_FRESH) return ADEAD_OK;
-    const bib_module *m = &vm->prog->mod;
+    const adead_program *p = vm->prog;
+    for (int i = 0; i < p->n_inputs; i++) {
+        uint32_t slot = p->inputs[i];
+        if (!vm->bindings[slot].set && p->mod.tensors[slot].init == BIB_NONE)
+            return api_error(vm, ADEAD_E_ARG, "%s: input %s is not bound (and has no initial value)", p->name, p->names.tensor[slot]);
+    }
     heap_init(&vm->heap, vm->mem_limit);
     int rc = ADEAD_OK;
-    for (uint32_t t = 0; t < m->n_tensors && !rc; t++) {
-        const bib_tensor *bt = &m->tensors[t];
-        if (bt->init != BIB_NONE) {
-            rc = tensor_from_const(vm, NO_PC, t, bt->init);
-        } else if (bt->flags & BIB_T_SHAPED) {
-            int64_t dims[4] = {bt->dims[0], bt->dims[1], bt->dims[2], bt->dims[3]};
-            rc = tensor_set_shape(vm, NO_PC, t, (int)bt->rank, dims);
-        }
-    }
+    for (uint32_t t = 0; t < p->mod.n_tensors && !rc; t++) rc = lay_out(vm, t);
     uint64_t id;
     if (!rc) rc = task_spawn(vm, NO_PC, 0, 0, &id);
-    if (rc) {
+    if (rc) { /* undone, so that the host may raise the memory limit and run again */
         dematerialize(vm);
         return rc;
+    }
+    for (uint32_t t = 0; t < p->mod.n_tensors; t++) { /* the copies are in VM memory now */
+        free(vm->bindings[t].data);
+        vm->bindings[t].data = NULL;
     }
     vm->state = VM_READY;
     return ADEAD_OK;
@@ -206,8 +225,7 @@ int adead_vm_bind(adead_vm *vm, const char *name, adead_dtype dtype, int rank, c
     if (!vm) return ADEAD_E_ARG;
     if (!name || (rank && !dims) || rank < 0 || rank > ADEAD_MAX_RANK)
         return api_error(vm, ADEAD_E_ARG, "adead_vm_bind: bad arguments (name, rank 0..4, dims)");
-    if (vm->state != VM_FRESH && vm->state != VM_READY)
-        return api_error(vm, ADEAD_E_ARG, "adead_vm_bind: the VM has started running");
+    if (vm->state != VM_FRESH) return api_error(vm, ADEAD_E_ARG, "adead_vm_bind: the VM has started running");
     const adead_program *p = vm->prog;
     int slot = find_tensor(p, p->inputs, p->n_inputs, name);
     if (slot < 0) return api_error(vm, ADEAD_E_ARG, "%s: there is no input named \"%s\"", p->name, name);
@@ -220,17 +238,24 @@ int adead_vm_bind(adead_vm *vm, const char *name, adead_dtype dtype, int rank, c
         for (int i = 0; same && i < rank; i++) same = dims[i] == (int64_t)bt->dims[i];
         if (!same) return api_error(vm, ADEAD_E_ARG, "input %s: the shape given differs from the declared one", name);
     }
-    /* Everything about the arguments is checked before the VM changes. */
     int64_t count = tensor_shape_count(rank, dims);
     if (count < 0)
         return api_error(vm, ADEAD_E_ARG, "input %s: a dimension is negative, or a dimension or the element count is over 2^40", name);
     if (count && !data) return api_error(vm, ADEAD_E_ARG, "adead_vm_bind: input %s: data is NULL", name);
-    int rc = materialize(vm);
-    if (!rc) rc = tensor_set_shape(vm, NO_PC, (uint32_t)slot, rank, dims);
-    if (rc) return rc;
-    const vm_tensor *t = &vm->tensors[slot];
-    if (t->count) memcpy(tensor_data(vm, t), data, (size_t)t->count * bib_dtype_size(t->dtype));
-    vm->bound[slot] = 1;
+    uint64_t bytes = (uint64_t)count * bib_dtype_size(bt->dtype);
+    if (bytes > vm->mem_limit)
+        return api_error(vm, ADEAD_E_MEMORY, "input %s: %" PRIu64 " bytes are over the memory limit (%" PRIu64 " bytes)", name, bytes,
+                         vm->mem_limit);
+    void *copy = malloc(bytes ? (size_t)bytes : 1);
+    if (!copy) return api_error(vm, ADEAD_E_NOMEM, "input %s: the host is out of memory for %" PRIu64 " bytes", name, bytes);
+    if (bytes) memcpy(copy, data, (size_t)bytes);
+    vm_binding *b = &vm->bindings[slot];
+    free(b->data);
+    b->set = 1;
+    b->rank = rank;
+    memset(b->dims, 0, sizeof b->dims);
+    for (int i = 0; i < rank; i++) b->dims[i] = dims[i];
+    b->data = copy;
     return ADEAD_OK;
 }
 
@@ -239,37 +264,24 @@ int adead_vm_run(adead_vm *vm)
     if (!vm) return ADEAD_E_ARG;
     if (vm->state == VM_DONE || vm->state == VM_FAILED)
         return api_error(vm, ADEAD_E_ARG, "adead_vm_run: this VM has finished; create a new VM to run again");
-    int rc = materialize(vm);
-    if (rc) {
-        vm->state = VM_FAILED;
-        return rc;
-    }
-    if (vm->state == VM_READY) {
-        const adead_program *p = vm->prog;
-        for (int i = 0; i < p->n_inputs; i++) {
-            uint32_t slot = p->inputs[i];
-            if (!vm->bound[slot] && vm->tensors[slot].rank < 0)
-                return api_error(vm, ADEAD_E_ARG, "%s: input %s is not bound", p->name, p->names.tensor[slot]);
-        }
-    }
-    /* Every result is defined under round-to-nearest; the host's mode is restored after. */
-    int mode = fegetround();
-    if (mode != FE_TONEAREST) fesetround(FE_TONEAREST);
+    int rc = materialize(vm); /* a failure leaves the VM fresh: bind or raise the limit, and run again */
+    if (rc) return rc;
     vm->err[0] = 0;
     vm->status = ADEAD_OK;
-    c_locale_scope loc; /* PRINTF writes "0.5" whatever the host's locale */
-    c_locale_enter(&loc);
+    c_numeric_scope num; /* round-to-nearest and "0.5", whatever the host set; restored after */
+    c_numeric_enter(&num);
     interp_bind_handlers(vm);
     rc = interp_run(vm);
-    c_locale_leave(&loc);
-    if (mode != FE_TONEAREST) fesetround(mode);
-    vm->executed = vm->fuel_granted - (uint64_t)(vm->fuel > 0 ? vm->fuel : 0);
+    c_numeric_leave(&num);
     vm->state = rc == ADEAD_OK ? VM_DONE : rc == ADEAD_E_FUEL ? VM_SUSPENDED : VM_FAILED;
     vm->status = rc;
     return rc;
 }
 
-uint64_t adead_vm_instructions(const adead_vm *vm) { return vm ? vm->executed : 0; }
+uint64_t adead_vm_instructions(const adead_vm *vm)
+{
+    return vm ? vm->fuel_granted - (uint64_t)(vm->fuel > 0 ? vm->fuel : 0) : 0;
+}
 
 const char *adead_vm_error(const adead_vm *vm) { return vm ? vm->err : "no VM"; }
 

@@ -80,7 +80,7 @@ static void mark(vm_heap *h, uint32_t start, uint32_t count, uint64_t bytes, int
 int heap_alloc(vm_heap *h, uint64_t bytes, int kind, uint64_t *off)
 {
     uint64_t need64 = blocks_for(bytes);
-    if (need64 > h->limit / HEAP_BLOCK) return HEAP_LIMIT;
+    if (need64 > h->limit / HEAP_BLOCK || need64 > UINT32_MAX) return HEAP_LIMIT; /* block numbers are 32-bit */
     uint32_t need = (uint32_t)need64;
     /* First fit among the free runs, lowest address first. */
     for (uint32_t i = 0; i < h->n_free; i++) {
@@ -140,9 +140,10 @@ int heap_release(vm_heap *h, uint64_t off, int kind)
     } else if (merged_next) {
         h->free_runs[lo].start = start;
         h->free_runs[lo].count += count;
-    } else if (free_runs_insert(h, lo, run)) {
-        /* Out of host memory for the bookkeeping: the blocks stay unusable, which is safe. */
-        return 0;
+    } else {
+        /* Out of host memory for the bookkeeping, the blocks stay unusable: safe, and the same
+         * on every run of a host with the same memory. */
+        free_runs_insert(h, lo, run);
     }
     return 0;
 }
@@ -166,29 +167,23 @@ int heap_reserve(vm_heap *h, uint64_t delta)
 
 void heap_unreserve(vm_heap *h, uint64_t delta) { h->other -= delta < h->other ? delta : h->other; }
 
-/* ---- arena: one buffer, grown only while empty (ops take their scratch in one call) ---- */
+/* ---- arena: the per-op scratch buffer, grown to the largest request, reused by every op ---- */
 
-void *arena_alloc(vm_arena *a, vm_heap *h, size_t bytes, int *limit_hit)
+void *arena_scratch(vm_arena *a, vm_heap *h, size_t bytes, int *limit_hit)
 {
     *limit_hit = 0;
-    size_t need = (bytes + 15) & ~(size_t)15;
-    if (need < bytes) return NULL;
-    if (a->size - a->used < need) {
-        if (a->used) return NULL; /* growing would move live scratch: ops ask once */
-        if (heap_reserve(h, need - a->size)) {
-            *limit_hit = 1;
-            return NULL;
-        }
-        void *p = realloc(a->base, need);
-        if (!p) {
-            heap_unreserve(h, need - a->size);
-            return NULL;
-        }
-        a->base = p;
-        a->size = need;
+    if (bytes <= a->size) return a->base;
+    if (heap_reserve(h, bytes - a->size)) {
+        *limit_hit = 1;
+        return NULL;
     }
-    void *p = a->base + a->used;
-    a->used += need;
+    void *p = realloc(a->base, bytes);
+    if (!p) {
+        heap_unreserve(h, bytes - a->size);
+        return NULL;
+    }
+    a->base = p;
+    a->size = bytes;
     return p;
 }
 
@@ -197,5 +192,5 @@ void arena_destroy(vm_arena *a, vm_heap *h)
     heap_unreserve(h, a->size);
     free(a->base);
     a->base = NULL;
-    a->size = a->used = 0;
+    a->size = 0;
 }

@@ -44,15 +44,15 @@ int heap_reserve(vm_heap *h, uint64_t delta);
 void heap_unreserve(vm_heap *h, uint64_t delta);
 static inline uint64_t heap_in_use(const vm_heap *h) { return (uint64_t)h->nblocks * HEAP_BLOCK + h->other; }
 
-/* Per-op scratch memory, reset after every op; its high-water mark counts against the limit. */
+/* The arena: one scratch buffer for the op being run (an op asks once and is done with it
+ * when it returns); it keeps its largest size, which counts against the memory limit. */
 typedef struct {
     uint8_t *base;
-    size_t size, used;
+    size_t size;
 } vm_arena;
 
-/* 16-byte aligned scratch, or NULL (past the heap's limit: *limit_hit set, or host OOM). */
-void *arena_alloc(vm_arena *a, vm_heap *h, size_t bytes, int *limit_hit);
-static inline void arena_reset(vm_arena *a) { a->used = 0; }
+/* At least `bytes` of scratch, or NULL (past the limit: *limit_hit set; or host OOM). */
+void *arena_scratch(vm_arena *a, vm_heap *h, size_t bytes, int *limit_hit);
 void arena_destroy(vm_arena *a, vm_heap *h);
 
 #endif

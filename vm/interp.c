@@ -55,7 +55,7 @@ static void trace_writes(adead_vm *vm, trace_state *ts)
     for (int s = 0; s < 4; s++)
         if (kinds[s] == 'w' && n < sizeof line)
             n += (size_t)snprintf(line + n, sizeof line - n, "  r%u=%" PRId64, ops[s], S(ts->regs[ts->base + ops[s]]));
-    if (n) vm_printf(vm, vm->trace_fn, vm->trace_user, "%s\n", line);
+    if (n) vm_printf(vm->trace_fn, vm->trace_user, "%s\n", line);
 }
 
 static void trace_instr(adead_vm *vm, trace_state *ts, const dinstr *ip, vm_task *task, uint32_t base)
@@ -71,11 +71,18 @@ static void trace_instr(adead_vm *vm, trace_state *ts, const dinstr *ip, vm_task
         snprintf(where, sizeof where, " %s:%u", file, line);
     else
         where[0] = 0;
-    vm_printf(vm, vm->trace_fn, vm->trace_user, "[task %u] pc %u%s: %s\n", vm->cur, pc, where, text);
+    vm_printf(vm->trace_fn, vm->trace_user, "[task %u] pc %u%s: %s\n", vm->cur, pc, where, text);
     ts->ip = *ip;
     ts->pending = 1;
     ts->regs = task->regs;
     ts->base = base;
+}
+
+/* TNEW and TRESHAPE: rank c, dimensions in registers b, b+1, ... (the verifier keeps them < 256). */
+static const int64_t *gather_dims(const uint64_t *R, const dinstr *ip, int64_t *dims)
+{
+    for (uint32_t i = 0; i < ip->c; i++) dims[i] = (int64_t)R[ip->b + i];
+    return dims;
 }
 
 /* PRINTF: the f32 as PRINTT and the disassembler write it (it reads back to the same bits). */
@@ -279,10 +286,14 @@ L_TRACE:
         task->join_task = (uint32_t)id;
         task->join_reg = BASE + ip->a;
         task->pc = PC + 1;
+        if (ts.pending) { /* tracing: the result arrives later, so say that instead */
+            ts.pending = 0;
+            vm_printf(vm->trace_fn, vm->trace_user, "  waits for task %" PRIu64 "\n", id);
+        }
         goto switch_task;
     }
     CASE(PRINTI) {
-        vm_printf(vm, vm->print_fn, vm->print_user, "%" PRId64 "\n", S(R[ip->a]));
+        vm_printf(vm->print_fn, vm->print_user, "%" PRId64 "\n", S(R[ip->a]));
         NEXT();
     }
     CASE(PRINTF) {
@@ -367,8 +378,7 @@ L_TRACE:
     }
     CASE(TNEW) {
         int64_t dims[4];
-        for (uint32_t i = 0; i < ip->c; i++) dims[i] = S(R[ip->b + i]);
-        CHECK(tensor_set_shape(vm, PC, ip->a, (int)ip->c, dims));
+        CHECK(tensor_set_shape(vm, PC, ip->a, (int)ip->c, gather_dims(R, ip, dims)));
         NEXT();
     }
     CASE(TLOADK) CHECK(tensor_from_const(vm, PC, ip->a, ip->b)); NEXT();
@@ -400,8 +410,7 @@ L_TRACE:
     CASE(TCOPY) CHECK(tensor_copy(vm, PC, ip->a, ip->b)); NEXT();
     CASE(TRESHAPE) {
         int64_t dims[4];
-        for (uint32_t i = 0; i < ip->c; i++) dims[i] = S(R[ip->b + i]);
-        CHECK(tensor_reshape(vm, PC, ip->a, (int)ip->c, dims));
+        CHECK(tensor_reshape(vm, PC, ip->a, (int)ip->c, gather_dims(R, ip, dims)));
         NEXT();
     }
     CASE(TFILL) CHECK(tensor_fill(vm, PC, ip->a, R[ip->b])); NEXT();

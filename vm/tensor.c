@@ -215,11 +215,10 @@ static int broadcast_shape(const vm_tensor *a, const vm_tensor *b, int *rank, in
 }
 
 /* Result shape of a kernel, or a trap naming both shapes. */
-static int result_shape(adead_vm *vm, uint32_t pc, int kernel, const vm_tensor *A, const vm_tensor *B,
+static int result_shape(adead_vm *vm, uint32_t pc, const char *ctx, int kernel, const vm_tensor *A, const vm_tensor *B,
                         uint32_t a, uint32_t b, int *rank, int64_t *dims)
 {
-    char ctx[32], na[64], nb[64], sa[128], sb[128];
-    kernel_context(vm, pc, kernel, ctx, sizeof ctx);
+    char na[64], nb[64], sa[128], sb[128];
     shape_text(A, sa, sizeof sa);
     switch (kernel) {
     case OP_MATMUL:
@@ -279,8 +278,14 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uin
 
     int rank = 0;
     int64_t dims[4] = {0, 0, 0, 0};
-    if ((rc = result_shape(vm, pc, kernel, A, B, a, b, &rank, dims))) return rc;
+    if ((rc = result_shape(vm, pc, ctx, kernel, A, B, a, b, &rank, dims))) return rc;
     int64_t count = tensor_shape_count(rank, dims);
+    if (count < 0) { /* e.g. [2^40, 0] x [0, 2^40] */
+        vm_tensor result = {rank, A->dtype, {dims[0], dims[1], dims[2], dims[3]}, 0, 0};
+        char sr[128];
+        shape_text(&result, sr, sizeof sr);
+        return vm_trap(vm, ADEAD_E_TRAP, pc, "%sthe result %s would have more than 2^40 elements", ctx, sr);
+    }
 
     /* The destination keeps its storage when it already has the result's shape. MATMUL and
      * TRANSPOSE read other elements than the one they write, so when they write onto one of
@@ -296,7 +301,7 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uin
     char nm[64];
     if (via_scratch) {
         int limit_hit;
-        out = arena_alloc(&vm->arena, &vm->heap, out_bytes, &limit_hit);
+        out = arena_scratch(&vm->arena, &vm->heap, out_bytes, &limit_hit);
         if (!out)
             return vm_trap(vm, limit_hit ? ADEAD_E_MEMORY : ADEAD_E_NOMEM, pc, "%s%zu bytes of scratch are %s", ctx, out_bytes,
                            limit_hit ? "over the memory limit" : "more than the host has");
@@ -319,10 +324,7 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uin
 
     char why[256];
     rc = vm->cpu->run(vm->cpu, &eop, why, sizeof why);
-    if (via_scratch) {
-        if (!rc) memcpy(tensor_data(vm, D), out, out_bytes);
-        arena_reset(&vm->arena);
-    }
+    if (via_scratch && !rc) memcpy(tensor_data(vm, D), out, out_bytes);
     if (rc) {
         if (!same_shape && count) heap_release(&vm->heap, off, HEAP_TENSOR);
         return vm_trap(vm, ADEAD_E_TRAP, pc, "%sthe %s executor failed: %s", ctx, vm->cpu->name, why);

@@ -71,13 +71,18 @@ char *adead_tensor_text(const adead_tensor_view *t)
     if (!t || t->rank < 0 || t->rank > ADEAD_MAX_RANK) return NULL;
     static const char *const names[] = {"?", "f32", "i32", "i64"};
     textbuf s = {NULL, 0, 0, 0};
-    c_locale_scope loc;
-    c_locale_enter(&loc);
+    c_numeric_scope loc;
+    c_numeric_enter(&loc);
     tb_printf(&s, "%s[", names[t->dtype >= ADEAD_F32 && t->dtype <= ADEAD_I64 ? t->dtype : 0]);
     for (int i = 0; i < t->rank; i++) tb_printf(&s, i ? ",%" PRId64 : "%" PRId64, t->dims[i]);
     tb_printf(&s, "] ");
+    int empty = 0;
+    for (int i = 0; i < t->rank; i++) empty |= t->dims[i] == 0;
     int64_t shown = 0;
-    add_axis(&s, t, 0, 0, &shown);
-    c_locale_leave(&loc);
+    if (empty) /* no elements: and walking a [2^40, 0] shape would take forever */
+        tb_printf(&s, "[]");
+    else
+        add_axis(&s, t, 0, 0, &shown);
+    c_numeric_leave(&loc);
     return tb_take(&s);
 }

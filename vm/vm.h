@@ -60,6 +60,15 @@ typedef struct {
 
 enum { TASK_RUNNABLE, TASK_JOINING, TASK_DONE };
 
+/* An input as the host bound it. The data is copied here and moved into VM memory when the first
+ * run lays out all tensors in slot order, so ALLOC addresses never depend on the order of binds. */
+typedef struct {
+    int set;
+    int rank;
+    int64_t dims[4];
+    void *data;
+} vm_binding;
+
 typedef struct {
     uint64_t *regs; /* register stack; the current window is regs + base */
     uint32_t n_regs;
@@ -87,12 +96,11 @@ struct adead_vm {
     vm_heap heap;
     vm_arena arena;
     vm_tensor *tensors;
-    uint8_t *bound;        /* per slot: an input bound by the host */
+    vm_binding *bindings;  /* per slot: data the host bound to an input, laid out at the first run */
     vm_task *tasks;
     uint32_t n_tasks, cur;
     int64_t fuel;          /* remaining; may be negative while a patch is pending */
     uint64_t fuel_granted;
-    uint64_t executed;     /* at the last stop */
     int64_t patch_pc;      /* -1, or the pc of the IOP_FUEL patch */
     uint16_t patch_op;
     const void *patch_handler;
@@ -105,7 +113,7 @@ struct adead_vm {
 
 /* Stop with an error: formats "file:line: pc N (OP): message" into vm->err; returns status. */
 int vm_trap(adead_vm *vm, int status, uint32_t pc, const char *fmt, ...);
-void vm_printf(adead_vm *vm, adead_write_fn fn, void *user, const char *fmt, ...);
+void vm_printf(adead_write_fn fn, void *user, const char *fmt, ...);
 
 /* Tensors (vm/tensor.c). Each returns 0 or an adead_status after vm_trap at pc. */
 /* Element count of a shape: 0 when any dimension is 0; -1 when a dimension is negative or over
