@@ -90,8 +90,7 @@ typedef void (*adead_write_fn)(void *user, const char *text, size_t n);
 ADEAD_API adead_vm *adead_vm_new(const adead_program *prog);
 ADEAD_API void adead_vm_free(adead_vm *vm);
 
-/* Limits. The memory limit is set before binding inputs or running; the fuel before running
- * (afterwards, adead_vm_add_fuel). fuel 0 = unlimited. */
+/* Limits, set before the first run (afterwards, adead_vm_add_fuel). fuel 0 = unlimited. */
 ADEAD_API int adead_vm_set_fuel(adead_vm *vm, uint64_t fuel);
 ADEAD_API int adead_vm_set_memory_limit(adead_vm *vm, uint64_t bytes);
 /* Where PRINT* output goes (default: stdout). */
@@ -99,7 +98,9 @@ ADEAD_API void adead_vm_set_print(adead_vm *vm, adead_write_fn fn, void *user);
 /* Trace every executed instruction to fn (NULL turns tracing off). */
 ADEAD_API void adead_vm_set_trace(adead_vm *vm, adead_write_fn fn, void *user);
 
-/* Bind an input by name: the data (C order, rank <= 4) is copied into the VM's memory. */
+/* Bind an input by name before the first run; the data (C order, rank <= 4) is copied, and moves
+ * into VM memory when the run lays out all tensors in declaration order (so the order of binds
+ * never changes what the program sees). An input without an initial value must be bound. */
 ADEAD_API int adead_vm_bind(adead_vm *vm, const char *name, adead_dtype dtype, int rank, const int64_t *dims,
                   const void *data);
 
