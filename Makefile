@@ -31,7 +31,15 @@ LDLIBS := -lm -lpthread
 LIB_SRC := $(wildcard isa/*.c asm/*.c vm/*.c backends/cpu/*.c)
 LIB_SRC := $(filter-out asm/adead-asm.c vm/adead-vm.c isa/isadoc.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-HEADERS := $(wildcard include/*.h isa/*.h isa/*.def asm/*.h vm/*.h backends/*.h backends/cpu/*.h)
+HEADERS := $(wildcard include/*.h isa/*.h isa/*.def asm/*.h vm/*.h backends/*.h backends/cpu/*.h backends/cpu/simd/*.h)
+
+# SIMD kernel tables: each level's file is built with that level's instructions; the executor
+# only calls a table after CPUID/XGETBV said the host runs it (backends/cpu/cpu_features.c).
+ARCH := $(shell $(CC) -dumpmachine)
+ifneq ($(findstring x86_64,$(ARCH)),)
+$(BUILD)/obj/backends/cpu/simd_avx512.o: KFLAGS := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma
+$(BUILD)/obj/backends/cpu/simd_avx2.o: KFLAGS := -mavx2 -mfma
+endif
 
 BIN := $(BUILD)/bin
 LIB := $(BUILD)/lib
@@ -46,7 +54,7 @@ all: $(BIN)/adead-asm $(BIN)/adead-vm $(STATIC) $(SHARED) $(LIB)/libadeadvm.so
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) -c $< -o $@
+	$(CC) $(LIB_CFLAGS) $(KFLAGS) -c $< -o $@
 
 # The portable dispatch (a switch instead of computed goto), built only to be tested.
 $(BUILD)/obj/vm/interp-switch.o: vm/interp.c $(HEADERS)

@@ -512,7 +512,7 @@ static int parse_operand(assembler *as, uint32_t pc, int slot, char kind, token 
     }
     case 'o': {
         int op = t.kind == TK_IDENT ? isa_find_name(t.text, t.len) : -1;
-        if (!isa_is_kernel(op)) {
+        if (!isa_is_vk_kernel(op)) {
             error_tok(as, &t, "expected a kernel (MATMUL, TRANSPOSE, SOFTMAX, RELU, TADD, TSUB, TMUL), found %s", quote(&t, q, sizeof q));
             return -1;
         }

@@ -22,7 +22,7 @@ typedef struct {
 typedef struct {
     int kernel;          /* dense opcode of a matrix-class op (OP_MATMUL, OP_SOFTMAX, ...) */
     exec_tensor out;
-    exec_tensor in[2];
+    exec_tensor in[3];
     int n_in;
 } exec_op;
 
@@ -53,7 +53,15 @@ struct executor {
     void *state;
 };
 
-/* The CPU executor (always present): scalar reference kernels. */
-executor *cpu_executor(void);
+/* The CPU executor (always present; backends/cpu/). One per VM: it owns a thread pool. */
+#define CPU_MAX_THREADS 256
+/* The best SIMD level, all cores; NULL when out of memory. */
+executor *cpu_executor_create(void);
+/* level: a simd_level (backends/cpu/cpu_features.h) or -1 for the best; threads: 0 for all
+ * cores. 0, or -1 with a reason (a level this CPU or build lacks). */
+int cpu_executor_configure(executor *ex, int level, int threads, char *err, size_t errlen);
+int cpu_executor_level(const executor *ex);
+int cpu_executor_threads(const executor *ex);
+void cpu_executor_destroy(executor *ex);
 
 #endif

@@ -93,6 +93,14 @@ ADEAD_API void adead_vm_free(adead_vm *vm);
 /* Limits, set before the first run (afterwards, adead_vm_add_fuel). fuel 0 = unlimited. */
 ADEAD_API int adead_vm_set_fuel(adead_vm *vm, uint64_t fuel);
 ADEAD_API int adead_vm_set_memory_limit(adead_vm *vm, uint64_t bytes);
+/* The CPU executor: SIMD level ("scalar", "sse2", "avx2", "avx512", "neon"; NULL or "auto" for
+ * the best this CPU has) and thread count (0 = all cores). Defaults come from ADEAD_SIMD and
+ * ADEAD_THREADS. Results are the same bits at every level and thread count; a level the CPU
+ * lacks is ADEAD_E_ARG. */
+ADEAD_API int adead_vm_set_simd(adead_vm *vm, const char *level);
+ADEAD_API int adead_vm_set_threads(adead_vm *vm, int threads);
+ADEAD_API const char *adead_vm_simd(const adead_vm *vm);
+ADEAD_API int adead_vm_threads(const adead_vm *vm);
 /* Where PRINT* output goes (default: stdout). */
 ADEAD_API void adead_vm_set_print(adead_vm *vm, adead_write_fn fn, void *user);
 /* Trace every executed instruction to fn (NULL turns tracing off). */

@@ -104,6 +104,8 @@ int isa_is_kernel(int op)
     return op >= 0 && op < OP__COUNT && (isa_ops[op].value >> 16) == 0x0003;
 }
 
+int isa_is_vk_kernel(int op) { return isa_is_kernel(op) && isa_operand_count(op) <= 3; }
+
 int isa_operand_count(int op)
 {
     int n = 0;

@@ -56,8 +56,10 @@ int isa_find_name(const char *name, size_t len);
 const char *isa_class_name(uint32_t value);
 /* What an operand kind letter means, in a few words (for diagnostics and docs). */
 const char *isa_kind_text(char kind);
-/* True for the matrix-class opcodes that VK_COMPUTE accepts as a kernel. */
+/* True for the matrix-class opcodes (the tensor kernels executors run). */
 int isa_is_kernel(int op);
+/* True for the kernels VK_COMPUTE can name: those with at most 3 tensor operands. */
+int isa_is_vk_kernel(int op);
 /* Number of operand slots an opcode uses (a Q/q pair counts as two). */
 int isa_operand_count(int op);
 

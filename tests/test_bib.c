@@ -1470,7 +1470,10 @@ static void test_verify_vk_compute_kernel(void **state)
     (void)state;
     expect_verify_error(VERIFY_DECLS "    .raw 0x564B0010, 0x00020000, 0, 1, 2\n" /* VK_COMPUTE ADD, ... */
                                      "    HALT\n",
-                        7, 0, "VK_COMPUTE", "operand 1: 0x00020000 is not a kernel (a matrix-class opcode)");
+                        7, 0, "VK_COMPUTE", "operand 1: 0x00020000 is not a kernel VK_COMPUTE takes (a matrix-class opcode of at most 3 tensors)");
+    expect_verify_error(VERIFY_DECLS "    .raw 0x564B0010, 0x00030004, 0, 1, 2\n" /* VK_COMPUTE ATTENTION: 4 tensors */
+                                     "    HALT\n",
+                        7, 0, "VK_COMPUTE", "operand 1: 0x00030004 is not a kernel VK_COMPUTE takes");
     expect_verify_error(VERIFY_DECLS "    .raw 0x564B0010, 0x564B0010, 0, 0, 0\n" /* VK_COMPUTE VK_COMPUTE */
                                      "    HALT\n",
                         7, 0, "VK_COMPUTE", "operand 1: 0x564B0010 is not a kernel");

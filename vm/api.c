@@ -1,6 +1,7 @@
 /* VM lifecycle: create, limits, bind inputs, run (resumable after fuel runs out), outputs. */
 #include "clocale.h"
 #include "sha256.h"
+#include "../backends/cpu/cpu_features.h"
 #include "vm.h"
 
 #include <inttypes.h>
@@ -49,6 +50,33 @@ int vm_trap(adead_vm *vm, int status, uint32_t pc, const char *fmt, ...)
 
 static void dematerialize(adead_vm *vm);
 
+/* ADEAD_SIMD and ADEAD_THREADS: defaults for the CPU executor. A value that cannot be honoured
+ * is kept as the VM's error and fails the first run, so it is never silently ignored. */
+static void apply_environment(adead_vm *vm)
+{
+    const char *simd = getenv("ADEAD_SIMD"), *threads = getenv("ADEAD_THREADS");
+    int level = -1, n = 0;
+    char why[128];
+    if (simd && *simd && strcmp(simd, "auto")) {
+        level = simd_from_name(simd);
+        if (level < 0) {
+            snprintf(vm->config_err, sizeof vm->config_err, "ADEAD_SIMD=%.40s: not a SIMD level (scalar, sse2, avx2, avx512, neon, auto)", simd);
+            return;
+        }
+    }
+    if (threads && *threads) {
+        char *end;
+        long v = strtol(threads, &end, 10);
+        if (*end || v < 0 || v > CPU_MAX_THREADS) {
+            snprintf(vm->config_err, sizeof vm->config_err, "ADEAD_THREADS=%.40s: not a thread count (0..%d; 0 = all cores)", threads, CPU_MAX_THREADS);
+            return;
+        }
+        n = (int)v;
+    }
+    if (cpu_executor_configure(vm->cpu, level, n, why, sizeof why))
+        snprintf(vm->config_err, sizeof vm->config_err, "ADEAD_SIMD=%.40s: %.120s", simd, why);
+}
+
 adead_vm *adead_vm_new(const adead_program *prog)
 {
     if (!prog) return NULL;
@@ -74,7 +102,14 @@ adead_vm *adead_vm_new(const adead_program *prog)
     vm->handlers_traced = -1;
     vm->mem_limit = ADEAD_DEFAULT_MEMORY;
     vm->print_fn = write_stdout;
-    vm->cpu = cpu_executor();
+    vm->cpu = cpu_executor_create();
+    if (!vm->cpu) {
+        adead_vm_free(vm);
+        return NULL;
+    }
+    apply_environment(vm);
+    vm->dispatch.cpu = vm->cpu;
+    vm->dispatch.gpu_min_elements = DISPATCH_DEFAULT_GPU_MIN;
     vm->state = VM_FRESH;
     return vm;
 }
@@ -89,6 +124,7 @@ void adead_vm_free(adead_vm *vm)
     free(vm->tasks);
     free(vm->code);
     free(vm->tensors);
+    cpu_executor_destroy(vm->cpu);
     free(vm);
 }
 
@@ -131,6 +167,33 @@ int adead_vm_set_memory_limit(adead_vm *vm, uint64_t bytes)
     vm->mem_limit = bytes;
     return ADEAD_OK;
 }
+
+int adead_vm_set_simd(adead_vm *vm, const char *level)
+{
+    if (!vm) return ADEAD_E_ARG;
+    int l = !level || !strcmp(level, "auto") ? -1 : simd_from_name(level);
+    char why[128];
+    if (level && strcmp(level, "auto") && l < 0)
+        return api_error(vm, ADEAD_E_ARG, "adead_vm_set_simd: \"%.40s\" is not a SIMD level (scalar, sse2, avx2, avx512, neon, auto)", level);
+    if (cpu_executor_configure(vm->cpu, l, cpu_executor_threads(vm->cpu), why, sizeof why))
+        return api_error(vm, ADEAD_E_ARG, "adead_vm_set_simd: %s", why);
+    vm->config_err[0] = 0; /* an explicit choice replaces the environment's */
+    return ADEAD_OK;
+}
+
+int adead_vm_set_threads(adead_vm *vm, int threads)
+{
+    if (!vm) return ADEAD_E_ARG;
+    if (threads < 0 || threads > CPU_MAX_THREADS)
+        return api_error(vm, ADEAD_E_ARG, "adead_vm_set_threads: %d is not a thread count (0..%d; 0 = all cores)", threads, CPU_MAX_THREADS);
+    char why[128];
+    if (cpu_executor_configure(vm->cpu, cpu_executor_level(vm->cpu), threads, why, sizeof why))
+        return api_error(vm, ADEAD_E_NOMEM, "adead_vm_set_threads: %s", why);
+    return ADEAD_OK;
+}
+
+const char *adead_vm_simd(const adead_vm *vm) { return vm ? simd_name((simd_level)cpu_executor_level(vm->cpu)) : "?"; }
+int adead_vm_threads(const adead_vm *vm) { return vm ? cpu_executor_threads(vm->cpu) : 0; }
 
 void adead_vm_set_print(adead_vm *vm, adead_write_fn fn, void *user)
 {
@@ -264,6 +327,7 @@ int adead_vm_run(adead_vm *vm)
     if (!vm) return ADEAD_E_ARG;
     if (vm->state == VM_DONE || vm->state == VM_FAILED)
         return api_error(vm, ADEAD_E_ARG, "adead_vm_run: this VM has finished; create a new VM to run again");
+    if (vm->config_err[0]) return api_error(vm, ADEAD_E_ARG, "%s", vm->config_err);
     int rc = materialize(vm); /* a failure leaves the VM fresh: bind or raise the limit, and run again */
     if (rc) return rc;
     vm->err[0] = 0;

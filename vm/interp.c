@@ -486,21 +486,23 @@ L_TRACE:
     }
 
     /* ---- tensor ops: shapes are checked in vm/tensor.c, the work runs on an executor ---- */
-    CASE(MATMUL) CHECK(tensor_op(vm, PC, OP_MATMUL, ip->a, ip->b, ip->c)); NEXT();
-    CASE(TRANSPOSE) CHECK(tensor_op(vm, PC, OP_TRANSPOSE, ip->a, ip->b, 0)); NEXT();
-    CASE(SOFTMAX) CHECK(tensor_op(vm, PC, OP_SOFTMAX, ip->a, ip->b, 0)); NEXT();
-    CASE(RELU) CHECK(tensor_op(vm, PC, OP_RELU, ip->a, ip->b, 0)); NEXT();
-    CASE(TADD) CHECK(tensor_op(vm, PC, OP_TADD, ip->a, ip->b, ip->c)); NEXT();
-    CASE(TSUB) CHECK(tensor_op(vm, PC, OP_TSUB, ip->a, ip->b, ip->c)); NEXT();
-    CASE(TMUL) CHECK(tensor_op(vm, PC, OP_TMUL, ip->a, ip->b, ip->c)); NEXT();
+    CASE(MATMUL) CHECK(tensor_op(vm, PC, OP_MATMUL, ip->a, ip->b, ip->c, 0)); NEXT();
+    CASE(TRANSPOSE) CHECK(tensor_op(vm, PC, OP_TRANSPOSE, ip->a, ip->b, 0, 0)); NEXT();
+    CASE(SOFTMAX) CHECK(tensor_op(vm, PC, OP_SOFTMAX, ip->a, ip->b, 0, 0)); NEXT();
+    CASE(RELU) CHECK(tensor_op(vm, PC, OP_RELU, ip->a, ip->b, 0, 0)); NEXT();
+    CASE(ATTENTION) CHECK(tensor_op(vm, PC, OP_ATTENTION, ip->a, ip->b, ip->c, ip->d)); NEXT();
+    CASE(ATTENTION_CAUSAL) CHECK(tensor_op(vm, PC, OP_ATTENTION_CAUSAL, ip->a, ip->b, ip->c, ip->d)); NEXT();
+    CASE(TADD) CHECK(tensor_op(vm, PC, OP_TADD, ip->a, ip->b, ip->c, 0)); NEXT();
+    CASE(TSUB) CHECK(tensor_op(vm, PC, OP_TSUB, ip->a, ip->b, ip->c, 0)); NEXT();
+    CASE(TMUL) CHECK(tensor_op(vm, PC, OP_TMUL, ip->a, ip->b, ip->c, 0)); NEXT();
 
     /* ---- GPU and Vulkan: the same ops; with no GPU executor they run on the CPU ---- */
     CASE(GPU_INIT) NEXT();
     CASE(GPU_ALLOC) NEXT();
-    CASE(GPU_MATMUL) CHECK(tensor_op(vm, PC, OP_MATMUL, ip->a, ip->b, ip->c)); NEXT();
+    CASE(GPU_MATMUL) CHECK(tensor_op(vm, PC, OP_MATMUL, ip->a, ip->b, ip->c, 0)); NEXT();
     CASE(GPU_SYNC) NEXT();
     CASE(VK_INIT) NEXT();
-    CASE(VK_COMPUTE) CHECK(tensor_op(vm, PC, (int)ip->a, ip->b, ip->c, ip->d)); NEXT();
+    CASE(VK_COMPUTE) CHECK(tensor_op(vm, PC, (int)ip->a, ip->b, ip->c, ip->d, 0)); NEXT();
     CASE(VK_SUBMIT) NEXT();
     CASE(VK_SYNC) NEXT();
 

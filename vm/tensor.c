@@ -1,6 +1,7 @@
 /* The tensor table: storage in VM memory, shapes checked (overflow-safe) before any executor
  * sees them, element access with bounds checks, and the tensor ops' shape rules. */
 #include "../isa/f32.h"
+#include "dispatch.h"
 #include "vm.h"
 
 #include <inttypes.h>
@@ -214,42 +215,68 @@ static int broadcast_shape(const vm_tensor *a, const vm_tensor *b, int *rank, in
     return 0;
 }
 
-/* Result shape of a kernel, or a trap naming both shapes. */
-static int result_shape(adead_vm *vm, uint32_t pc, const char *ctx, int kernel, const vm_tensor *A, const vm_tensor *B,
-                        uint32_t a, uint32_t b, int *rank, int64_t *dims)
+/* ATTENTION: q [..., Sq, D], k [..., Sk, D], v [..., Sk, Dv], the same rank (2..4) and the same
+ * leading axes; the result is [..., Sq, Dv]. */
+static int attention_shape(const vm_tensor *const *in, int *rank, int64_t *dims)
 {
-    char na[64], nb[64], sa[128], sb[128];
+    const vm_tensor *q = in[0], *k = in[1], *v = in[2];
+    int r = q->rank;
+    if (r < 2 || k->rank != r || v->rank != r) return -1;
+    for (int i = 0; i < r - 2; i++)
+        if (k->dims[i] != q->dims[i] || v->dims[i] != q->dims[i]) return -1;
+    if (k->dims[r - 1] != q->dims[r - 1] || v->dims[r - 2] != k->dims[r - 2]) return -1;
+    *rank = r;
+    memcpy(dims, q->dims, sizeof q->dims);
+    dims[r - 1] = v->dims[r - 1];
+    return 0;
+}
+
+/* Result shape of a kernel, or a trap naming the input shapes. */
+static int result_shape(adead_vm *vm, uint32_t pc, const char *ctx, int kernel, const vm_tensor *const *in,
+                        const uint32_t *slot, int *rank, int64_t *dims)
+{
+    char na[64], nb[64], nc[64], sa[128], sb[128], sc[128];
+    const vm_tensor *A = in[0], *B = in[1];
     shape_text(A, sa, sizeof sa);
     switch (kernel) {
     case OP_MATMUL:
         shape_text(B, sb, sizeof sb);
         if (A->rank != 2 || B->rank != 2 || A->dims[1] != B->dims[0])
-            return vm_trap(vm, ADEAD_E_TRAP, pc, "%s%s %s x %s %s: needs [M,K] x [K,N]", ctx, tname(vm, a, na, sizeof na), sa,
-                           tname(vm, b, nb, sizeof nb), sb);
+            return vm_trap(vm, ADEAD_E_TRAP, pc, "%s%s %s x %s %s: needs [M,K] x [K,N]", ctx, tname(vm, slot[0], na, sizeof na), sa,
+                           tname(vm, slot[1], nb, sizeof nb), sb);
         *rank = 2;
         dims[0] = A->dims[0];
         dims[1] = B->dims[1];
         return 0;
     case OP_TRANSPOSE:
         if (A->rank != 2)
-            return vm_trap(vm, ADEAD_E_TRAP, pc, "%s%s %s is not 2-D", ctx, tname(vm, a, na, sizeof na), sa);
+            return vm_trap(vm, ADEAD_E_TRAP, pc, "%s%s %s is not 2-D", ctx, tname(vm, slot[0], na, sizeof na), sa);
         *rank = 2;
         dims[0] = A->dims[1];
         dims[1] = A->dims[0];
         return 0;
     case OP_SOFTMAX:
         if (A->rank < 1)
-            return vm_trap(vm, ADEAD_E_TRAP, pc, "%s%s is a scalar; it needs at least one axis", ctx, tname(vm, a, na, sizeof na));
+            return vm_trap(vm, ADEAD_E_TRAP, pc, "%s%s is a scalar; it needs at least one axis", ctx, tname(vm, slot[0], na, sizeof na));
         /* fall through */
     case OP_RELU:
         *rank = A->rank;
         memcpy(dims, A->dims, sizeof A->dims);
         return 0;
+    case OP_ATTENTION:
+    case OP_ATTENTION_CAUSAL:
+        if (attention_shape(in, rank, dims)) {
+            shape_text(B, sb, sizeof sb);
+            shape_text(in[2], sc, sizeof sc);
+            return vm_trap(vm, ADEAD_E_TRAP, pc, "%sq %s %s, k %s %s, v %s %s: needs [...,Sq,D], [...,Sk,D], [...,Sk,Dv] of one rank (2..4) with equal leading axes",
+                           ctx, tname(vm, slot[0], na, sizeof na), sa, tname(vm, slot[1], nb, sizeof nb), sb, tname(vm, slot[2], nc, sizeof nc), sc);
+        }
+        return 0;
     default: /* TADD, TSUB, TMUL */
         if (broadcast_shape(A, B, rank, dims)) {
             shape_text(B, sb, sizeof sb);
-            return vm_trap(vm, ADEAD_E_TRAP, pc, "%sshapes %s %s and %s %s do not broadcast", ctx, tname(vm, a, na, sizeof na), sa,
-                           tname(vm, b, nb, sizeof nb), sb);
+            return vm_trap(vm, ADEAD_E_TRAP, pc, "%sshapes %s %s and %s %s do not broadcast", ctx, tname(vm, slot[0], na, sizeof na), sa,
+                           tname(vm, slot[1], nb, sizeof nb), sb);
         }
         return 0;
     }
@@ -266,19 +293,23 @@ static exec_tensor view(adead_vm *vm, const vm_tensor *t)
     return e;
 }
 
-int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uint32_t b)
+int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uint32_t b, uint32_t c)
 {
     char ctx[32];
     kernel_context(vm, pc, kernel, ctx, sizeof ctx);
-    int two_inputs = isa_operand_count(kernel) == 3;
-    int rc = need_data(vm, pc, ctx, a);
-    if (!rc && two_inputs) rc = need_data(vm, pc, ctx, b);
+    const uint32_t slot[3] = {a, b, c};
+    int n_in = isa_operand_count(kernel) - 1, rc = 0;
+    const vm_tensor *in[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < n_in && !rc; i++) {
+        rc = need_data(vm, pc, ctx, slot[i]);
+        in[i] = &vm->tensors[slot[i]];
+    }
     if (rc) return rc;
-    const vm_tensor *A = &vm->tensors[a], *B = two_inputs ? &vm->tensors[b] : NULL;
+    const vm_tensor *A = in[0];
 
     int rank = 0;
     int64_t dims[4] = {0, 0, 0, 0};
-    if ((rc = result_shape(vm, pc, ctx, kernel, A, B, a, b, &rank, dims))) return rc;
+    if ((rc = result_shape(vm, pc, ctx, kernel, in, slot, &rank, dims))) return rc;
     int64_t count = tensor_shape_count(rank, dims);
     if (count < 0) { /* e.g. [2^40, 0] x [0, 2^40] */
         vm_tensor result = {rank, A->dtype, {dims[0], dims[1], dims[2], dims[3]}, 0, 0};
@@ -287,14 +318,16 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uin
         return vm_trap(vm, ADEAD_E_TRAP, pc, "%sthe result %s would have more than 2^40 elements", ctx, sr);
     }
 
-    /* The destination keeps its storage when it already has the result's shape. MATMUL and
-     * TRANSPOSE read other elements than the one they write, so when they write onto one of
-     * their own sources they compute into arena scratch and copy back; elementwise and row ops
-     * may write in place. Otherwise the result gets fresh storage. */
+    /* The destination keeps its storage when it already has the result's shape. MATMUL,
+     * TRANSPOSE and ATTENTION read other elements than the one they write, so when they write
+     * onto one of their own sources they compute into arena scratch and copy back; elementwise
+     * and row ops may write in place. Otherwise the result gets fresh storage. */
     vm_tensor *D = &vm->tensors[d];
-    int aliased = d == a || (two_inputs && d == b);
+    int aliased = 0;
+    for (int i = 0; i < n_in; i++) aliased |= d == slot[i];
     int same_shape = D->rank == rank && !memcmp(D->dims, dims, sizeof dims);
-    int via_scratch = same_shape && aliased && (kernel == OP_MATMUL || kernel == OP_TRANSPOSE) && count;
+    int reads_across = kernel == OP_MATMUL || kernel == OP_TRANSPOSE || kernel == OP_ATTENTION || kernel == OP_ATTENTION_CAUSAL;
+    int via_scratch = same_shape && aliased && reads_across && count;
     uint64_t off = D->off;
     size_t out_bytes = (size_t)count * bib_dtype_size(D->dtype);
     void *out = vm->heap.base + off;
@@ -313,9 +346,8 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uin
     exec_op eop;
     memset(&eop, 0, sizeof eop);
     eop.kernel = kernel;
-    eop.in[0] = view(vm, A);
-    if (two_inputs) eop.in[1] = view(vm, B);
-    eop.n_in = two_inputs ? 2 : 1;
+    for (int i = 0; i < n_in; i++) eop.in[i] = view(vm, in[i]);
+    eop.n_in = n_in;
     eop.out.dtype = D->dtype;
     eop.out.rank = rank;
     memcpy(eop.out.dims, dims, sizeof dims);
@@ -323,11 +355,12 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uin
     eop.out.data = out;
 
     char why[256];
-    rc = vm->cpu->run(vm->cpu, &eop, why, sizeof why);
+    executor *ex = dispatch_choose(&vm->dispatch, &eop, -1);
+    rc = ex->run(ex, &eop, why, sizeof why);
     if (via_scratch && !rc) memcpy(tensor_data(vm, D), out, out_bytes);
     if (rc) {
         if (!same_shape && count) heap_release(&vm->heap, off, HEAP_TENSOR);
-        return vm_trap(vm, ADEAD_E_TRAP, pc, "%sthe %s executor failed: %s", ctx, vm->cpu->name, why);
+        return vm_trap(vm, ADEAD_E_TRAP, pc, "%sthe %s executor failed: %s", ctx, ex->name, why);
     }
     if (!same_shape) install(vm, d, rank, dims, count, off);
     return ADEAD_OK;

@@ -80,7 +80,7 @@ static int check_operand(verifier *v, uint32_t pc, int slot, char kind, uint32_t
     case 'l': return x >= v->m->n_code ? bad(v, pc, slot, "jump target %u is outside the code (%u instructions)", x, v->m->n_code) : 0;
     case 'n': return x > ISA_MAX_RANK ? bad(v, pc, slot, "rank %u is over %d", x, ISA_MAX_RANK) : 0;
     case 'a': return x >= ISA_MAX_RANK ? bad(v, pc, slot, "axis %u is over %d", x, ISA_MAX_RANK - 1) : 0;
-    case 'o': return isa_is_kernel(isa_find_value(x)) ? 0 : bad(v, pc, slot, "0x%08X is not a kernel (a matrix-class opcode)", x);
+    case 'o': return isa_is_vk_kernel(isa_find_value(x)) ? 0 : bad(v, pc, slot, "0x%08X is not a kernel VK_COMPUTE takes (a matrix-class opcode of at most 3 tensors)", x);
     default: return 0; /* immediates: any value; 'T' is checked with its kernel */
     }
 }

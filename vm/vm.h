@@ -7,6 +7,7 @@
 #include "../include/adeadvm.h"
 #include "../isa/bib.h"
 #include "../isa/isa.h"
+#include "dispatch.h"
 #include "heap.h"
 
 #include <stdarg.h>
@@ -108,7 +109,9 @@ struct adead_vm {
     uint64_t mem_limit;
     adead_write_fn print_fn, trace_fn;
     void *print_user, *trace_user;
-    executor *cpu;
+    executor *cpu;         /* this VM's CPU executor (its own thread pool) */
+    dispatch_rules dispatch; /* which executor runs each tensor op (vm/dispatch.h) */
+    char config_err[256];  /* a bad ADEAD_SIMD / ADEAD_THREADS: the first run fails with it */
 };
 
 /* Stop with an error: formats "file:line: pc N (OP): message" into vm->err; returns status. */
@@ -123,7 +126,7 @@ int tensor_set_shape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const i
 int tensor_from_const(adead_vm *vm, uint32_t pc, uint32_t slot, uint32_t k);
 void tensor_release(adead_vm *vm, uint32_t slot);
 static inline void *tensor_data(adead_vm *vm, const vm_tensor *t) { return vm->heap.base + t->off; }
-int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uint32_t b);
+int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uint32_t b, uint32_t c);
 int tensor_element(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t index, uint64_t *value, int store);
 int tensor_copy(adead_vm *vm, uint32_t pc, uint32_t dst, uint32_t src);
 int tensor_fill(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t value);

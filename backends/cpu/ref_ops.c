@@ -81,3 +81,54 @@ void ref_elementwise(int op, const float *a, const int64_t *adims, const float *
                     out[o] = f32_canon(apply(op, a[ia], b[ib]));
                 }
 }
+
+float ref_attention_scale(int64_t d)
+{
+    volatile double dd = (double)(d > 0 ? d : 1); /* IEEE double sqrt and divide: one answer on every host */
+    return (float)(1.0 / sqrt(dd));
+}
+
+static int64_t ref_visible_keys(const attn_shape *s, int64_t i)
+{
+    if (!s->causal) return s->sk;
+    int64_t n = i + 1 + s->sk - s->sq; /* the causal mask is aligned at the last key */
+    return n < 0 ? 0 : n > s->sk ? s->sk : n;
+}
+
+void ref_attention_rows(const attn_shape *s, const float *q, const float *k, const float *v, float *o, int64_t r0,
+                        int64_t r1)
+{
+    const int64_t d = s->d, dv = s->dv;
+    for (int64_t i = r0; i < r1; i++) {
+        const float *qi = q + i * d;
+        float *acc = o + i * dv;
+        for (int64_t c = 0; c < dv; c++) acc[c] = 0.0f;
+        int64_t vis = ref_visible_keys(s, i);
+        if (!vis) continue; /* no visible key: the row is +0 */
+        float m = -INFINITY, l = 0.0f;
+        for (int64_t j0 = 0; j0 < vis; j0 += ATTN_BLOCK) {
+            int64_t nb = vis - j0 < ATTN_BLOCK ? vis - j0 : ATTN_BLOCK;
+            float sc[ATTN_BLOCK], p[ATTN_BLOCK];
+            float mb = -INFINITY;
+            for (int64_t j = 0; j < nb; j++) {
+                const float *kj = k + (j0 + j) * d;
+                float dot = 0.0f;
+                for (int64_t x = 0; x < d; x++) dot = f32_fma(qi[x], kj[x], dot);
+                sc[j] = f32_mul(dot, s->scale);
+                mb = f32_max(mb, sc[j]);
+            }
+            float mn = f32_max(m, mb);
+            float c = f32_exp(f32_sub(m, mn));
+            for (int64_t j = 0; j < ATTN_BLOCK; j++) p[j] = j < nb ? f32_exp(f32_sub(sc[j], mn)) : 0.0f;
+            l = f32_fma(l, c, f32_reduce_sum(p, ATTN_BLOCK));
+            for (int64_t x = 0; x < dv; x++) acc[x] = f32_mul(acc[x], c);
+            for (int64_t j = 0; j < nb; j++) {
+                const float *vj = v + (j0 + j) * dv;
+                for (int64_t x = 0; x < dv; x++) acc[x] = f32_fma(p[j], vj[x], acc[x]);
+            }
+            m = mn;
+        }
+        float inv = f32_recip(l);
+        for (int64_t x = 0; x < dv; x++) acc[x] = f32_canon(f32_mul(acc[x], inv));
+    }
+}

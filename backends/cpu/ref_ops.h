@@ -3,6 +3,8 @@
 #ifndef ADEAD_REF_OPS_H
 #define ADEAD_REF_OPS_H
 
+#include "kernels.h"
+
 #include <stdint.h>
 
 /* c[M,N] = a[M,K] x b[K,N]: each c[i][j] is the fma chain over k = 0..K-1 from +0.0. */
@@ -20,5 +22,12 @@ enum { REF_ADD, REF_SUB, REF_MUL };
  * when it has that operand's shape. */
 void ref_elementwise(int op, const float *a, const int64_t *adims, const float *b, const int64_t *bdims, float *out,
                      const int64_t *odims);
+
+/* ATTENTION for query rows [r0, r1) of one (batch, head) slice (docs/ops.md): q [sq, d],
+ * k [sk, d], v [sk, dv], o [sq, dv]; key blocks of ATTN_BLOCK, online softmax. */
+void ref_attention_rows(const attn_shape *s, const float *q, const float *k, const float *v, float *o, int64_t r0,
+                        int64_t r1);
+/* scale = the f32 nearest 1/sqrt(d) as IEEE double computes it (d = 0 counts as 1). */
+float ref_attention_scale(int64_t d);
 
 #endif

@@ -1,0 +1,62 @@
+/* The CPU kernel table: one per SIMD level (scalar, SSE2, AVX2, AVX-512, NEON). Every entry
+ * computes the bits of the scalar reference (ref_ops.c, docs/ops.md); the drivers in
+ * cpu_matmul.c / cpu_ops.c cut the work into items for the thread pool and call these.
+ *
+ * SIMD entries expect the floating-point environment the drivers set around them
+ * (fpenv_enter): on x86 MXCSR = DAZ|FTZ|round-to-nearest with exceptions masked, which is the
+ * f32 model in hardware. */
+#ifndef ADEAD_KERNELS_H
+#define ADEAD_KERNELS_H
+
+#include "cpu_features.h"
+
+#include <stdint.h>
+
+enum { KOP_ADD, KOP_SUB, KOP_MUL };
+
+/* ATTENTION geometry for one (batch, head) slice: q [sq, d], k [sk, d], v [sk, dv], o [sq, dv]. */
+typedef struct {
+    int64_t sq, sk, d, dv;
+    int causal;
+    float scale;
+} attn_shape;
+
+#define ATTN_BLOCK 64 /* keys per block of the online softmax (docs/ops.md) */
+#define ATTN_ROWS 32  /* most query rows one attention_rows call takes (a pool item) */
+
+typedef struct cpu_kernels {
+    simd_level level;
+    int mr, nr; /* MATMUL micro-tile: mr rows of A x nr columns of B */
+    /* c[mr][nr] (row stride ldc) = (first ? +0.0 : c) then the fma chain over kc steps with the
+     * packed panels a[kc][mr] and b[kc][nr]; canonicalised when last. */
+    void (*gemm_micro)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int first, int last);
+    /* Softmax of `rows` rows of length n; in == out allowed. */
+    void (*softmax_rows)(const float *in, float *out, int64_t rows, int64_t n);
+    void (*relu)(const float *in, float *out, int64_t count);
+    /* out[i] = a[i*sa] op b[i*sb] for i < n; sa and sb are 0 or 1; out may be a or b. */
+    void (*binary)(int op, const float *a, int64_t sa, const float *b, int64_t sb, float *out, int64_t n);
+    /* Query rows [r0, r1) of one head; scratch holds attn_scratch_floats(shape) floats. */
+    void (*attention_rows)(const attn_shape *s, const float *q, const float *k, const float *v, float *o, int64_t r0,
+                           int64_t r1, float *scratch);
+} cpu_kernels;
+
+/* The table for a level, or NULL when this build has no kernels for it (e.g. AVX-512 on an
+ * AArch64 build). The scalar table is always there. */
+const cpu_kernels *cpu_kernels_for(simd_level level);
+
+extern const cpu_kernels cpu_kernels_scalar;
+extern const cpu_kernels cpu_kernels_sse2;
+extern const cpu_kernels cpu_kernels_avx2;
+extern const cpu_kernels cpu_kernels_avx512;
+extern const cpu_kernels cpu_kernels_neon;
+
+int64_t attn_scratch_floats(const attn_shape *s);
+
+/* The f32 model's floating-point environment for the SIMD kernels; returns what to restore. */
+typedef struct {
+    uint32_t saved;
+} fpenv;
+fpenv fpenv_enter(simd_level level);
+void fpenv_leave(simd_level level, fpenv env);
+
+#endif

@@ -1,0 +1,278 @@
+/* The SIMD kernels, written once over a small vector vocabulary (v_avx512.h, v_avx2.h,
+ * v_sse2.h, v_neon.h define V, VW and the v* functions; each level's .c file includes one of
+ * them and then this file). Every kernel follows the reduction orders of docs/ops.md exactly;
+ * the drivers set the floating-point environment (DAZ|FTZ, round to nearest). */
+#include "../../../isa/f32.h"
+#include "../kernels.h"
+
+#include <stdint.h>
+
+#define NR (GEMM_NV * VW)
+#define NP (F32_PARTIALS / VW) /* registers of partials for the 1.3 row reductions */
+#define KV (ATTN_BLOCK / VW)   /* registers per block of attention scores */
+
+/* ---- MATMUL: the micro-kernel. Each c[i][j] continues its fma chain in k order. ---- */
+static void gemm_micro(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int first, int last)
+{
+    V acc[GEMM_MR][GEMM_NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < GEMM_MR; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < GEMM_NV; j++) acc[i][j] = first ? vzero() : vload(c + i * ldc + j * VW);
+    for (int64_t k = 0; k < kc; k++) {
+        V bv[GEMM_NV];
+#pragma GCC unroll 4
+        for (int j = 0; j < GEMM_NV; j++) bv[j] = vload(b + k * NR + j * VW);
+#pragma GCC unroll 16
+        for (int i = 0; i < GEMM_MR; i++) {
+            V ai = vset(a[k * GEMM_MR + i]);
+#pragma GCC unroll 4
+            for (int j = 0; j < GEMM_NV; j++) acc[i][j] = vfma(ai, bv[j], acc[i][j]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < GEMM_MR; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < GEMM_NV; j++) vstore(c + i * ldc + j * VW, last ? vcanon(acc[i][j]) : acc[i][j]);
+}
+
+/* ---- exp (docs/ops.md 1.2), lane by lane; NaN lanes give some NaN (callers canonicalise). ---- */
+static inline V vexp(V x)
+{
+    x = vclamp_lo(x, vset(-104.0f));
+    x = vclamp_hi(x, vset(89.0f));
+    V shifter = vset(12582912.0f);
+    V t = vfma(x, vset(1.44269502162933349609f), shifter);
+    V n = vsub(t, shifter);
+    V r = vfnma(n, vset(0.693359375f), x);
+    r = vfnma(n, vset(-2.12194440e-4f), r);
+    V p = vset(1.9875691500e-4f);
+    p = vfma(p, r, vset(1.3981999507e-3f));
+    p = vfma(p, r, vset(8.3334519073e-3f));
+    p = vfma(p, r, vset(4.1665795894e-2f));
+    p = vfma(p, r, vset(1.6666665459e-1f));
+    p = vfma(p, r, vset(5.0000001201e-1f));
+    V y = vfma(p, vmul(r, r), r);
+    y = vadd(y, vset(1.0f));
+    return vscale_pow2(y, n);
+}
+
+/* ---- row reductions (1.3) ---- */
+
+/* sum: partial p is lane p % VW of register p / VW. The tail adds +0.0 to the partials it does
+ * not reach, which changes nothing: a partial starts at +0 and so is never -0. */
+static float row_sum(const float *x, int64_t n)
+{
+    V P[NP];
+    for (int r = 0; r < NP; r++) P[r] = vzero();
+    int64_t i = 0;
+    for (; i + F32_PARTIALS <= n; i += F32_PARTIALS)
+        for (int r = 0; r < NP; r++) P[r] = vadd(P[r], vload(x + i + r * VW));
+    for (int r = 0; r < NP && i + r * VW < n; r++) {
+        int64_t left = n - i - r * VW;
+        P[r] = vadd(P[r], vload_n(x + i + r * VW, left < VW ? (int)left : VW, 0.0f));
+    }
+    for (int w = NP / 2; w >= 1; w /= 2)
+        for (int r = 0; r < w; r++) P[r] = vadd(P[r], P[r + w]);
+    return vtree_sum(P[0]);
+}
+
+/* max is associative and commutative in the model, so any order gives the reference's bits. */
+static float lanes_max(V m)
+{
+    float t[VW];
+    vto_array(m, t);
+    float r = t[0];
+    for (int i = 1; i < VW; i++) r = f32_max(r, t[i]);
+    return r;
+}
+
+static float row_max(const float *x, int64_t n)
+{
+    V m = vset(-INFINITY);
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) m = vmax_model(m, vdaz(vload(x + i)));
+    if (i < n) m = vmax_model(m, vdaz(vload_n(x + i, (int)(n - i), -INFINITY)));
+    return lanes_max(m);
+}
+
+/* ---- SOFTMAX ---- */
+static void softmax_rows(const float *in, float *out, int64_t rows, int64_t n)
+{
+    for (int64_t row = 0; row < rows; row++) {
+        const float *x = in + row * n;
+        float *y = out + row * n;
+        V m = vset(row_max(x, n));
+        int64_t i = 0;
+        for (; i + VW <= n; i += VW) vstore(y + i, vexp(vsub(vload(x + i), m)));
+        if (i < n) vstore_n(y + i, vexp(vsub(vload_n(x + i, (int)(n - i), 0.0f), m)), (int)(n - i));
+        V inv = vset(f32_recip(row_sum(y, n)));
+        for (i = 0; i + VW <= n; i += VW) vstore(y + i, vcanon(vmul(vload(y + i), inv)));
+        if (i < n) vstore_n(y + i, vcanon(vmul(vload_n(y + i, (int)(n - i), 0.0f), inv)), (int)(n - i));
+    }
+}
+
+/* ---- RELU ---- */
+static void relu(const float *in, float *out, int64_t count)
+{
+    int64_t i = 0;
+    for (; i + 4 * VW <= count; i += 4 * VW) {
+        V a = vload(in + i), b = vload(in + i + VW), c = vload(in + i + 2 * VW), d = vload(in + i + 3 * VW);
+        vstore(out + i, vrelu(a));
+        vstore(out + i + VW, vrelu(b));
+        vstore(out + i + 2 * VW, vrelu(c));
+        vstore(out + i + 3 * VW, vrelu(d));
+    }
+    for (; i + VW <= count; i += VW) vstore(out + i, vrelu(vload(in + i)));
+    if (i < count) vstore_n(out + i, vrelu(vload_n(in + i, (int)(count - i), 0.0f)), (int)(count - i));
+}
+
+/* ---- TADD / TSUB / TMUL on one run: strides 0 (a repeated scalar) or 1 ---- */
+static inline V apply(int op, V a, V b)
+{
+    return op == KOP_ADD ? vadd(a, b) : op == KOP_SUB ? vsub(a, b) : vmul(a, b);
+}
+
+#define BINARY_LOOP(LOADA, LOADB, LOADA_N, LOADB_N)                                                                   \
+    do {                                                                                                               \
+        int64_t i = 0;                                                                                                 \
+        for (; i + VW <= n; i += VW) vstore(out + i, vcanon(apply(op, LOADA, LOADB)));                                 \
+        if (i < n) vstore_n(out + i, vcanon(apply(op, LOADA_N, LOADB_N)), (int)(n - i));                              \
+    } while (0)
+
+static inline void binary_op(int op, const float *a, int64_t sa, const float *b, int64_t sb, float *out, int64_t n)
+{
+    V as = vset(a[0]), bs = vset(b[0]);
+    if (sa && sb)
+        BINARY_LOOP(vload(a + i), vload(b + i), vload_n(a + i, (int)(n - i), 0.0f), vload_n(b + i, (int)(n - i), 0.0f));
+    else if (sa)
+        BINARY_LOOP(vload(a + i), bs, vload_n(a + i, (int)(n - i), 0.0f), bs);
+    else if (sb)
+        BINARY_LOOP(as, vload(b + i), as, vload_n(b + i, (int)(n - i), 0.0f));
+    else
+        BINARY_LOOP(as, bs, as, bs);
+}
+
+static void binary(int op, const float *a, int64_t sa, const float *b, int64_t sb, float *out, int64_t n)
+{
+    switch (op) { /* constant op per call: lets the compiler drop the select in apply() */
+    case KOP_ADD: binary_op(KOP_ADD, a, sa, b, sb, out, n); break;
+    case KOP_SUB: binary_op(KOP_SUB, a, sa, b, sb, out, n); break;
+    default: binary_op(KOP_MUL, a, sa, b, sb, out, n); break;
+    }
+}
+
+/* ---- ATTENTION (docs/ops.md): key blocks of 64, online softmax, per query row. ---- */
+
+static int64_t visible_keys(const attn_shape *s, int64_t i)
+{
+    if (!s->causal) return s->sk;
+    int64_t n = i + 1 + s->sk - s->sq;
+    return n < 0 ? 0 : n > s->sk ? s->sk : n;
+}
+
+/* o_row = mul(o_row, c), then the fma chain over the block's visible keys, lanes over dv. */
+static void attn_pv(float *orow, const float *vblk, const float *p, int64_t nb, int64_t dv, float c)
+{
+    V cv = vset(c);
+    int64_t c0 = 0;
+    for (; c0 + 4 * VW <= dv; c0 += 4 * VW) {
+        V a0 = vmul(vload(orow + c0), cv), a1 = vmul(vload(orow + c0 + VW), cv);
+        V a2 = vmul(vload(orow + c0 + 2 * VW), cv), a3 = vmul(vload(orow + c0 + 3 * VW), cv);
+        const float *vr = vblk + c0;
+        for (int64_t j = 0; j < nb; j++, vr += dv) {
+            V pj = vset(p[j]);
+            a0 = vfma(pj, vload(vr), a0);
+            a1 = vfma(pj, vload(vr + VW), a1);
+            a2 = vfma(pj, vload(vr + 2 * VW), a2);
+            a3 = vfma(pj, vload(vr + 3 * VW), a3);
+        }
+        vstore(orow + c0, a0);
+        vstore(orow + c0 + VW, a1);
+        vstore(orow + c0 + 2 * VW, a2);
+        vstore(orow + c0 + 3 * VW, a3);
+    }
+    for (; c0 < dv; c0 += VW) {
+        int cnt = dv - c0 < VW ? (int)(dv - c0) : VW;
+        V a = vmul(vload_n(orow + c0, cnt, 0.0f), cv);
+        const float *vr = vblk + c0;
+        for (int64_t j = 0; j < nb; j++, vr += dv) a = vfma(vset(p[j]), vload_n(vr, cnt, 0.0f), a);
+        vstore_n(orow + c0, a, cnt);
+    }
+}
+
+static void attention_rows(const attn_shape *s, const float *q, const float *k, const float *v, float *o, int64_t r0,
+                           int64_t r1, float *scratch)
+{
+    const int64_t d = s->d, dv = s->dv, sk = s->sk;
+    float *kt = scratch;                  /* [d][ATTN_BLOCK]: the block's keys, transposed */
+    float *mrow = kt + d * ATTN_BLOCK;    /* running max per row */
+    float *lrow = mrow + ATTN_ROWS;       /* running sum per row */
+    float *pbuf = lrow + ATTN_ROWS;       /* [ATT_G][ATTN_BLOCK] scores, then weights */
+    for (int64_t i = r0; i < r1; i++) {
+        mrow[i - r0] = -INFINITY;
+        lrow[i - r0] = 0.0f;
+        for (int64_t c = 0; c < dv; c++) o[i * dv + c] = 0.0f;
+    }
+    int64_t last_visible = visible_keys(s, r1 - 1); /* the most any row of [r0, r1) sees */
+    for (int64_t j0 = 0; j0 < last_visible; j0 += ATTN_BLOCK) {
+        int64_t nbk = sk - j0 < ATTN_BLOCK ? sk - j0 : ATTN_BLOCK;
+        for (int64_t dd = 0; dd < d; dd++)
+            for (int64_t j = 0; j < ATTN_BLOCK; j++) kt[dd * ATTN_BLOCK + j] = j < nbk ? k[(j0 + j) * d + dd] : 0.0f;
+        for (int64_t i = r0; i < r1; i += ATT_G) {
+            int g = r1 - i < ATT_G ? (int)(r1 - i) : ATT_G;
+            /* Scores of g rows x 64 keys: the fma chain over d (as MATMUL), then times scale. */
+            V acc[ATT_G][KV];
+            const float *qr[ATT_G];
+            for (int gi = 0; gi < ATT_G; gi++) {
+                qr[gi] = q + (i + (gi < g ? gi : g - 1)) * d;
+                for (int x = 0; x < KV; x++) acc[gi][x] = vzero();
+            }
+            for (int64_t dd = 0; dd < d; dd++) {
+                const float *kr = kt + dd * ATTN_BLOCK;
+#pragma GCC unroll 4
+                for (int gi = 0; gi < ATT_G; gi++) {
+                    V qv = vset(qr[gi][dd]);
+#pragma GCC unroll 16
+                    for (int x = 0; x < KV; x++) acc[gi][x] = vfma(qv, vload(kr + x * VW), acc[gi][x]);
+                }
+            }
+            V scale = vset(s->scale);
+            for (int gi = 0; gi < g; gi++) {
+                int64_t row = i + gi, nb = visible_keys(s, row) - j0;
+                if (nb <= 0) continue;
+                if (nb > ATTN_BLOCK) nb = ATTN_BLOCK;
+                float *p = pbuf + gi * ATTN_BLOCK;
+                for (int x = 0; x < KV; x++) vstore(p + x * VW, vmul(acc[gi][x], scale));
+                V mv = vset(-INFINITY);
+                for (int x = 0; x * VW < nb; x++) {
+                    int64_t left = nb - x * VW;
+                    mv = vmax_model(mv, vdaz(vload_n(p + x * VW, left < VW ? (int)left : VW, -INFINITY)));
+                }
+                float m_old = mrow[row - r0], m_new = f32_max(m_old, lanes_max(mv));
+                float c = f32_exp(f32_sub(m_old, m_new));
+                V mn = vset(m_new);
+                for (int x = 0; x < KV; x++) {
+                    int64_t left = nb - x * VW;
+                    int cnt = left <= 0 ? 0 : left < VW ? (int)left : VW;
+                    V e = vexp(vsub(vload(p + x * VW), mn));
+                    vstore(p + x * VW, vzero());
+                    vstore_n(p + x * VW, e, cnt); /* past the visible keys: +0 */
+                }
+                lrow[row - r0] = f32_fma(lrow[row - r0], c, row_sum(p, ATTN_BLOCK));
+                mrow[row - r0] = m_new;
+                attn_pv(o + row * dv, v + j0 * dv, p, nb, dv, c);
+            }
+        }
+    }
+    for (int64_t i = r0; i < r1; i++) {
+        if (!visible_keys(s, i)) continue; /* no key: the row stays +0 */
+        V inv = vset(f32_recip(lrow[i - r0]));
+        float *orow = o + i * dv;
+        int64_t c0 = 0;
+        for (; c0 + VW <= dv; c0 += VW) vstore(orow + c0, vcanon(vmul(vload(orow + c0), inv)));
+        if (c0 < dv) vstore_n(orow + c0, vcanon(vmul(vload_n(orow + c0, (int)(dv - c0), 0.0f), inv)), (int)(dv - c0));
+    }
+}
+
+const cpu_kernels KSUFFIX(cpu_kernels) = {KLEVEL, GEMM_MR, NR, gemm_micro, softmax_rows, relu, binary, attention_rows};

@@ -1,0 +1,67 @@
+/* AVX2+FMA vectors for kern_template.h: 8 lanes. */
+#include <immintrin.h>
+#include <stdint.h>
+
+#define VW 8
+typedef __m256 V;
+typedef __m256i VI;
+#define KSUFFIX(name) name##_avx2
+#define GEMM_MR 6
+#define GEMM_NV 2
+#define ATT_G 1
+
+static inline V vzero(void) { return _mm256_setzero_ps(); }
+static inline V vset(float x) { return _mm256_set1_ps(x); }
+static inline V vbits(uint32_t u) { return _mm256_castsi256_ps(_mm256_set1_epi32((int)u)); }
+static inline V vload(const float *p) { return _mm256_loadu_ps(p); }
+static inline void vstore(float *p, V v) { _mm256_storeu_ps(p, v); }
+static inline VI vmask_n(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline V vload_n(const float *p, int n, float fill)
+{
+    VI m = vmask_n(n);
+    return _mm256_blendv_ps(vset(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+}
+static inline void vstore_n(float *p, V v, int n) { _mm256_maskstore_ps(p, vmask_n(n), v); }
+static inline V vadd(V a, V b) { return _mm256_add_ps(a, b); }
+static inline V vsub(V a, V b) { return _mm256_sub_ps(a, b); }
+static inline V vmul(V a, V b) { return _mm256_mul_ps(a, b); }
+static inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+static inline V vfnma(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
+static inline V vsel(V mask, V yes, V no) { return _mm256_blendv_ps(no, yes, mask); }
+static inline V vcanon(V x) { return vsel(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), vbits(0x7FC00000u), x); }
+static inline V vclamp_lo(V x, V lim) { return vsel(_mm256_cmp_ps(x, lim, _CMP_LT_OQ), lim, x); }
+static inline V vclamp_hi(V x, V lim) { return vsel(_mm256_cmp_ps(x, lim, _CMP_GT_OQ), lim, x); }
+static inline V vrelu(V x)
+{
+    V r = _mm256_and_ps(_mm256_cmp_ps(x, vzero(), _CMP_GT_OQ), x);
+    return vsel(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), vbits(0x7FC00000u), r);
+}
+static inline V vmax_model(V a, V b)
+{
+    V r = _mm256_and_ps(a, b);
+    r = vsel(_mm256_cmp_ps(a, b, _CMP_GT_OQ), a, r);
+    r = vsel(_mm256_cmp_ps(b, a, _CMP_GT_OQ), b, r);
+    return vsel(_mm256_cmp_ps(a, b, _CMP_UNORD_Q), vbits(0x7FC00000u), r);
+}
+static inline V vdaz(V x) { return _mm256_mul_ps(x, vset(1.0f)); }
+static inline V vscale_pow2(V y, V n)
+{
+    VI k = _mm256_cvttps_epi32(n);
+    VI k1 = _mm256_srai_epi32(k, 1);
+    VI k2 = _mm256_sub_epi32(k, k1);
+    VI bias = _mm256_set1_epi32(127);
+    V p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, bias), 23));
+    V p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(y, p1), p2);
+}
+static inline float vtree_sum(V x)
+{
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
+    return _mm_cvtss_f32(q);
+}
+static inline void vto_array(V x, float *out) { _mm256_storeu_ps(out, x); }

@@ -1,0 +1,73 @@
+/* AVX-512 vectors for kern_template.h: 16 lanes; masks for tails. Under MXCSR DAZ|FTZ these
+ * instructions are the f32 model (tests/test_f32.c shows it for add/sub/mul/fma). */
+#include <immintrin.h>
+#include <stdint.h>
+
+#define VW 16
+typedef __m512 V;
+typedef __m512i VI;
+#define KSUFFIX(name) name##_avx512
+#define GEMM_MR 14
+#define GEMM_NV 2
+#define ATT_G 4
+
+static inline V vzero(void) { return _mm512_setzero_ps(); }
+static inline V vset(float x) { return _mm512_set1_ps(x); }
+static inline V vbits(uint32_t u) { return _mm512_castsi512_ps(_mm512_set1_epi32((int)u)); }
+static inline V vload(const float *p) { return _mm512_loadu_ps(p); }
+static inline void vstore(float *p, V v) { _mm512_storeu_ps(p, v); }
+static inline __mmask16 vmask_n(int n) { return (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1u); }
+/* The first n lanes (0 <= n <= VW); other lanes read as fill. */
+static inline V vload_n(const float *p, int n, float fill) { return _mm512_mask_loadu_ps(vset(fill), vmask_n(n), p); }
+static inline void vstore_n(float *p, V v, int n) { _mm512_mask_storeu_ps(p, vmask_n(n), v); }
+static inline V vadd(V a, V b) { return _mm512_add_ps(a, b); }
+static inline V vsub(V a, V b) { return _mm512_sub_ps(a, b); }
+static inline V vmul(V a, V b) { return _mm512_mul_ps(a, b); }
+static inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+static inline V vfnma(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); } /* fma(-a, b, c) */
+/* Lanes where x is NaN become the canonical NaN. */
+static inline V vcanon(V x)
+{
+    return _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), vbits(0x7FC00000u));
+}
+/* x < lim ? lim : x, and x > lim ? lim : x (NaN stays). */
+static inline V vclamp_lo(V x, V lim) { return _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(x, lim, _CMP_LT_OQ), lim); }
+static inline V vclamp_hi(V x, V lim) { return _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(x, lim, _CMP_GT_OQ), lim); }
+/* relu: daz; NaN -> canonical; x > 0 ? x : +0. */
+static inline V vrelu(V x)
+{
+    V r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, vzero(), _CMP_GT_OQ), x);
+    return _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), vbits(0x7FC00000u));
+}
+/* The model's max of DAZ'd operands: NaN wins; +0 beats -0 (bitwise and of equal values). */
+static inline V vmax_model(V a, V b)
+{
+    V eq = _mm512_and_ps(a, b);
+    V r = _mm512_mask_mov_ps(eq, _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ), a);
+    r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ), b);
+    return _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q), vbits(0x7FC00000u));
+}
+/* daz(x): x * 1 under DAZ (exact for every other x; NaN stays NaN). */
+static inline V vdaz(V x) { return _mm512_mul_ps(x, vset(1.0f)); }
+/* 2^k1 * 2^k2 scaling for exp: n holds integer values in [-150, 129]. */
+static inline V vscale_pow2(V y, V n)
+{
+    VI k = _mm512_cvttps_epi32(n);
+    VI k1 = _mm512_srai_epi32(k, 1);
+    VI k2 = _mm512_sub_epi32(k, k1);
+    VI bias = _mm512_set1_epi32(127);
+    V p1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k1, bias), 23));
+    V p2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k2, bias), 23));
+    return _mm512_mul_ps(_mm512_mul_ps(y, p1), p2);
+}
+/* Lane-wise fold for the 1.3 tree: lanes [0, w) += lanes [w, 2w), for w = VW/2 ... 1; lane 0. */
+static inline float vtree_sum(V x)
+{
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(x), _mm512_extractf32x8_ps(x, 1));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
+    return _mm_cvtss_f32(q);
+}
+/* Lanes as floats, for the order-free max. */
+static inline void vto_array(V x, float *out) { _mm512_storeu_ps(out, x); }

@@ -1,0 +1,36 @@
+/* Auto-dispatch: which executor runs a tensor op. The seed's rule is the default: ops under
+ * ADEAD_GPU_MIN_ELEMENTS (1M) elements run on the CPU's best SIMD; larger ones on a GPU (CUDA
+ * first, then Vulkan) that supports them; data already resident on a GPU stays there. With no
+ * GPU executor every op runs on the CPU. The choice never changes the bits, only the speed. */
+#ifndef ADEAD_DISPATCH_H
+#define ADEAD_DISPATCH_H
+
+#include "../backends/executor.h"
+
+#include <stdint.h>
+
+#define DISPATCH_MAX_GPUS 2
+#define DISPATCH_DEFAULT_GPU_MIN ((int64_t)1 << 20)
+
+typedef struct {
+    executor *cpu;
+    executor *gpu[DISPATCH_MAX_GPUS]; /* in order of preference; NULL where absent */
+    int n_gpu;
+    int64_t gpu_min_elements;         /* the size threshold */
+} dispatch_rules;
+
+/* residency: -1 when the inputs are in host memory, else the index in gpu[] holding them. */
+static inline executor *dispatch_choose(const dispatch_rules *r, const exec_op *op, int residency)
+{
+    if (residency >= 0 && residency < r->n_gpu && r->gpu[residency]->supports(r->gpu[residency], op))
+        return r->gpu[residency];
+    int64_t size = op->out.count;
+    for (int i = 0; i < op->n_in; i++)
+        if (op->in[i].count > size) size = op->in[i].count;
+    if (size >= r->gpu_min_elements)
+        for (int g = 0; g < r->n_gpu; g++)
+            if (r->gpu[g]->supports(r->gpu[g], op)) return r->gpu[g];
+    return r->cpu;
+}
+
+#endif
