@@ -101,6 +101,9 @@ ADEAD_API int adead_vm_set_simd(adead_vm *vm, const char *level);
 ADEAD_API int adead_vm_set_threads(adead_vm *vm, int threads);
 ADEAD_API const char *adead_vm_simd(const adead_vm *vm);
 ADEAD_API int adead_vm_threads(const adead_vm *vm);
+/* What this host offers (CPU, caches, SIMD levels, threads, executors, the dispatch rule and
+ * its cost per decision, measured when called: ~0.1 s). Text to free(), or NULL. */
+ADEAD_API char *adead_system_info(void);
 /* Where PRINT* output goes (default: stdout). */
 ADEAD_API void adead_vm_set_print(adead_vm *vm, adead_write_fn fn, void *user);
 /* Trace every executed instruction to fn (NULL turns tracing off). */

@@ -23,6 +23,10 @@ static void usage(FILE *f)
             "  --quiet              do not print outputs that have no --out\n"
             "  --trace              print every executed instruction to stderr\n"
             "  --stats              print the instruction count and run time to stderr\n"
+            "  --simd LEVEL         CPU kernels: scalar, sse2, avx2, avx512, neon or auto (default:\n"
+            "                       $ADEAD_SIMD, else the best this CPU has); results are identical\n"
+            "  --threads N          CPU threads (default: $ADEAD_THREADS, else all cores; 0 = all)\n"
+            "  --info               print the CPU, SIMD levels, executors and dispatch cost, and exit\n"
             "  --help, --version\n"
             "exit status: 0 ok, 1 bad usage or arguments, 2 the program does not load or assemble,\n"
             "  3 trap, 4 out of fuel, 5 memory limit, 6 I/O error, 7 host out of memory\n");
@@ -89,6 +93,8 @@ typedef struct {
     int n_in, n_out;
     uint64_t fuel, mem;
     int digest, quiet, trace, stats;
+    const char *simd;
+    long threads; /* -1: not given */
 } options;
 
 static int parse_args(int argc, char **argv, options *o)
@@ -128,6 +134,26 @@ static int parse_args(int argc, char **argv, options *o)
             o->trace = 1;
         } else if (!strcmp(a, "--stats")) {
             o->stats = 1;
+        } else if (!strcmp(a, "--simd")) {
+            if (!arg) {
+                fprintf(stderr, "adead-vm: --simd takes a level (scalar, sse2, avx2, avx512, neon, auto)\n");
+                return -1;
+            }
+            o->simd = arg;
+            i++;
+        } else if (!strcmp(a, "--threads")) {
+            uint64_t n;
+            if (parse_u64(arg, &n, 0) || n > 256) {
+                fprintf(stderr, "adead-vm: --threads takes a count 0..256 (0 = all cores), got '%s'\n", arg ? arg : "");
+                return -1;
+            }
+            o->threads = (long)n;
+            i++;
+        } else if (!strcmp(a, "--info")) {
+            char *info = adead_system_info();
+            fputs(info ? info : "adead-vm: out of memory\n", stdout);
+            free(info);
+            exit(info ? 0 : ADEAD_E_NOMEM);
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "adead-vm: unknown option '%s' (try --help)\n", a);
             return -1;
@@ -213,6 +239,7 @@ int main(int argc, char **argv)
 {
     options o;
     memset(&o, 0, sizeof o);
+    o.threads = -1;
     o.ins = calloc((size_t)argc, sizeof *o.ins);
     o.outs = calloc((size_t)argc, sizeof *o.outs);
     if (!o.ins || !o.outs) return ADEAD_E_NOMEM;
@@ -231,6 +258,10 @@ int main(int argc, char **argv)
     if (!vm) {
         rc = ADEAD_E_NOMEM;
         fprintf(stderr, "adead-vm: out of memory\n");
+        goto done;
+    }
+    if ((o.simd && (rc = adead_vm_set_simd(vm, o.simd))) || (o.threads >= 0 && (rc = adead_vm_set_threads(vm, (int)o.threads)))) {
+        fprintf(stderr, "adead-vm: %s\n", adead_vm_error(vm));
         goto done;
     }
     if (o.fuel) adead_vm_set_fuel(vm, o.fuel);

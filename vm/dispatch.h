@@ -33,4 +33,7 @@ static inline executor *dispatch_choose(const dispatch_rules *r, const exec_op *
     return r->cpu;
 }
 
+/* ns per dispatch_choose over varied sizes, averaged over `decisions` calls (vm/info.c). */
+double dispatch_cost_ns(executor *cpu, long decisions);
+
 #endif

@@ -1,5 +1,5 @@
-/* MATMUL driver: the classic packed, cache-blocked GEMM (B blocks of KC x NC packed in panels
- * of nr columns, A blocks of MC x KC in panels of mr rows, a register-tiled micro-kernel).
+/* MATMUL driver: a cache-blocked GEMM (B blocks of KC x NC packed in panels of nr columns; A
+ * read in place, MC rows x KC at a time, mr rows per micro-tile; a register-tiled micro-kernel).
  * Blocking over k is exact here: a block continues each c[i][j]'s fma chain where the previous
  * one stopped, in k order, so any blocking and any split over threads gives the reference. */
 #include "cpu_exec.h"
@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define KC 384
-#define MC_ROWS 168 /* rounded to a multiple of mr */
-#define NC 3072
+/* Measured on the 2-core Zen 5 EPYC (bench/RESULTS.md): a long k block (fewer passes over C)
+ * matters most; MC and NC are flat within noise around these values. */
+#define KC 512
+#define MC_ROWS 96 /* rounded to a multiple of mr */
+#define NC 1024
 
 typedef struct {
     cpu_exec *ce;
@@ -70,24 +72,28 @@ static void compute(void *arg, int64_t item, int worker)
     int64_t r0 = mi * j->mc, rows = j->M - r0 < j->mc ? j->M - r0 : j->mc;
     int64_t p0 = g * j->panels_per_group;
     int64_t p1 = p0 + j->panels_per_group < j->n_panels ? p0 + j->panels_per_group : j->n_panels;
+    /* Whole panels of mr rows are read from A in place (row stride K); only a last, short one
+     * is packed, zero-padded, so that the micro-kernel never reads past A. */
     float *apack = j->ce->wbuf[worker];
-    float *tile = apack + div_up(j->mc, mr) * mr * j->kc;
-    pack_a(j, r0, rows, apack);
+    float *tile = apack + mr * j->kc;
+    int64_t full = rows / mr * mr;
+    if (full < rows) pack_a(j, r0 + full, rows - full, apack);
     for (int64_t p = p0; p < p1; p++) {
         const float *bp = j->ce->bpack + p * j->kc * nr;
         int64_t col = j->jc + p * nr, w = j->N - col < nr ? j->N - col : nr;
         for (int64_t ip = 0; ip < rows; ip += mr) {
-            const float *ap = apack + (ip / mr) * j->kc * mr;
             int64_t h = rows - ip < mr ? rows - ip : mr;
+            const float *ap = h == mr ? j->a + (r0 + ip) * j->K + j->pc : apack;
+            int64_t ars = h == mr ? j->K : 1, acs = h == mr ? 1 : mr;
             float *c = j->c + (r0 + ip) * j->N + col;
             if (h == mr && w == nr) {
-                k->gemm_micro(j->kc, ap, bp, c, j->N, j->first, j->last);
+                k->gemm_micro(j->kc, ap, ars, acs, bp, c, j->N, j->first, j->last);
                 continue;
             }
             /* Edge tile: through a full-size buffer, copying only what exists. */
             if (!j->first)
                 for (int64_t i = 0; i < h; i++) memcpy(tile + i * nr, c + i * j->N, (size_t)w * sizeof(float));
-            k->gemm_micro(j->kc, ap, bp, tile, nr, j->first, j->last);
+            k->gemm_micro(j->kc, ap, ars, acs, bp, tile, nr, j->first, j->last);
             for (int64_t i = 0; i < h; i++) memcpy(c + i * j->N, tile + i * nr, (size_t)w * sizeof(float));
         }
     }
@@ -140,7 +146,7 @@ int cpu_matmul(cpu_exec *ce, const exec_op *op, char *err, size_t errlen)
     j.mc = div_up(div_up(M, j.m_items), mr) * mr;
     j.m_items = div_up(M, j.mc);
     int64_t nc_max = div_up(NC, nr) * nr;
-    if (cpu_scratch(ce, (size_t)(KC * nc_max), (size_t)(div_up(j.mc, mr) * mr * KC + mr * nr))) {
+    if (cpu_scratch(ce, (size_t)(KC * nc_max), (size_t)(mr * KC + mr * nr))) {
         snprintf(err, errlen, "out of host memory for MATMUL scratch");
         return -1;
     }

@@ -27,9 +27,10 @@ typedef struct {
 typedef struct cpu_kernels {
     simd_level level;
     int mr, nr; /* MATMUL micro-tile: mr rows of A x nr columns of B */
-    /* c[mr][nr] (row stride ldc) = (first ? +0.0 : c) then the fma chain over kc steps with the
-     * packed panels a[kc][mr] and b[kc][nr]; canonicalised when last. */
-    void (*gemm_micro)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int first, int last);
+    /* c[mr][nr] (row stride ldc) = (first ? +0.0 : c) then the fma chain over kc steps with A's
+     * element (i, k) at a[i*ars + k*acs] and the packed panel b[kc][nr]; canonicalised when last. */
+    void (*gemm_micro)(int64_t kc, const float *a, int64_t ars, int64_t acs, const float *b, float *c, int64_t ldc,
+                       int first, int last);
     /* Softmax of `rows` rows of length n; in == out allowed. */
     void (*softmax_rows)(const float *in, float *out, int64_t rows, int64_t n);
     void (*relu)(const float *in, float *out, int64_t count);

@@ -11,21 +11,27 @@
 #define NP (F32_PARTIALS / VW) /* registers of partials for the 1.3 row reductions */
 #define KV (ATTN_BLOCK / VW)   /* registers per block of attention scores */
 
-/* ---- MATMUL: the micro-kernel. Each c[i][j] continues its fma chain in k order. ---- */
-static void gemm_micro(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int first, int last)
+/* ---- MATMUL: the micro-kernel. Each c[i][j] continues its fma chain in k order. A's element
+ * (i, k) is a[i * ars + k * acs]: a packed panel (ars 1, acs mr) or rows of A itself (ars lda,
+ * acs 1). ---- */
+static void gemm_micro(int64_t kc, const float *a, int64_t ars, int64_t acs, const float *b, float *c, int64_t ldc,
+                       int first, int last)
 {
     V acc[GEMM_MR][GEMM_NV];
+    const float *ar[GEMM_MR];
 #pragma GCC unroll 16
-    for (int i = 0; i < GEMM_MR; i++)
+    for (int i = 0; i < GEMM_MR; i++) {
+        ar[i] = a + i * ars;
 #pragma GCC unroll 4
         for (int j = 0; j < GEMM_NV; j++) acc[i][j] = first ? vzero() : vload(c + i * ldc + j * VW);
+    }
     for (int64_t k = 0; k < kc; k++) {
         V bv[GEMM_NV];
 #pragma GCC unroll 4
         for (int j = 0; j < GEMM_NV; j++) bv[j] = vload(b + k * NR + j * VW);
 #pragma GCC unroll 16
         for (int i = 0; i < GEMM_MR; i++) {
-            V ai = vset(a[k * GEMM_MR + i]);
+            V ai = vset(ar[i][k * acs]);
 #pragma GCC unroll 4
             for (int j = 0; j < GEMM_NV; j++) acc[i][j] = vfma(ai, bv[j], acc[i][j]);
         }

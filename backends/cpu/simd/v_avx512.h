@@ -7,8 +7,8 @@
 typedef __m512 V;
 typedef __m512i VI;
 #define KSUFFIX(name) name##_avx512
-#define GEMM_MR 14
-#define GEMM_NV 2
+#define GEMM_MR 6
+#define GEMM_NV 4
 #define ATT_G 4
 
 static inline V vzero(void) { return _mm512_setzero_ps(); }

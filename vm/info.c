@@ -1,0 +1,88 @@
+/* adead_system_info: what `adead-vm --info` prints. The host's features as the CPU executor
+ * sees them, the executors, the dispatch rule, and what choosing an executor costs, measured
+ * now on this host. */
+#include "../backends/cpu/cpu_features.h"
+#include "dispatch.h"
+#include "textbuf.h"
+#include "vm.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+double dispatch_cost_ns(executor *cpu, long decisions)
+{
+    /* Varied op sizes so that the branch pattern is not trivially predicted. */
+    enum { OPS = 64 };
+    exec_op ops[OPS];
+    for (int i = 0; i < OPS; i++) {
+        memset(&ops[i], 0, sizeof ops[i]);
+        ops[i].kernel = OP_MATMUL;
+        ops[i].n_in = 2;
+        ops[i].in[0].count = (int64_t)1 << (i % 24);
+        ops[i].in[1].count = (int64_t)(i * 7919) % 5000000;
+        ops[i].out.count = (int64_t)1 << ((i * 5) % 23);
+    }
+    dispatch_rules r;
+    memset(&r, 0, sizeof r);
+    r.cpu = cpu;
+    r.gpu_min_elements = DISPATCH_DEFAULT_GPU_MIN;
+    uintptr_t sink = 0;
+    double t = seconds();
+    for (long i = 0; i < decisions; i++) {
+        const exec_op *op = &ops[i % OPS];
+        const dispatch_rules *rp = &r;
+        /* Hide the operands from the optimiser: each call must decide anew, as in tensor_op. */
+        __asm__ volatile("" : "+r"(op), "+r"(rp));
+        sink += (uintptr_t)dispatch_choose(rp, op, -1);
+    }
+    t = seconds() - t;
+    volatile uintptr_t keep = sink; /* the choices are used */
+    (void)keep;
+    return t * 1e9 / (double)decisions;
+}
+
+static void cache_text(textbuf *b, const char *name, uint32_t bytes)
+{
+    if (!bytes) tb_printf(b, " %s ?", name);
+    else if (bytes >= 1u << 20) tb_printf(b, " %s %u MiB", name, bytes >> 20);
+    else tb_printf(b, " %s %u KiB", name, bytes >> 10);
+}
+
+char *adead_system_info(void)
+{
+    const cpu_info *ci = cpu_detect();
+    textbuf b = {0};
+    char feat[256];
+    cpu_feature_text(feat, sizeof feat);
+    tb_printf(&b, "adead-vm %s\n", adead_version());
+    tb_printf(&b, "cpu: %s, %d core%s;", ci->brand, ci->cores, ci->cores == 1 ? "" : "s");
+    cache_text(&b, "L1d", ci->l1d);
+    cache_text(&b, "L2", ci->l2);
+    cache_text(&b, "L3", ci->l3);
+    tb_printf(&b, "\nsimd: best %s; features: %s\n", simd_name(ci->best), feat);
+    tb_printf(&b, "simd levels usable here:");
+    for (int l = 0; l < SIMD_LEVELS; l++)
+        if (ci->has[l]) tb_printf(&b, " %s", simd_name((simd_level)l));
+    const char *es = getenv("ADEAD_SIMD"), *et = getenv("ADEAD_THREADS");
+    tb_printf(&b, "\nenvironment: ADEAD_SIMD=%s ADEAD_THREADS=%s\n", es ? es : "(unset)", et ? et : "(unset)");
+    executor *cpu = cpu_executor_create();
+    if (cpu) {
+        tb_printf(&b, "executors: cpu (%s, %d thread%s, exact)\n", simd_name((simd_level)cpu_executor_level(cpu)),
+                  cpu_executor_threads(cpu), cpu_executor_threads(cpu) == 1 ? "" : "s");
+        tb_printf(&b, "gpus: none (no CUDA or Vulkan executor in this build)\n");
+        tb_printf(&b, "dispatch: ops of >= %lld elements go to a GPU when one supports them, else the cpu\n",
+                  (long long)DISPATCH_DEFAULT_GPU_MIN);
+        dispatch_cost_ns(cpu, 2000000); /* warm up */
+        tb_printf(&b, "dispatch cost: %.2f ns per decision (measured now)\n", dispatch_cost_ns(cpu, 20000000));
+        cpu_executor_destroy(cpu);
+    }
+    return tb_take(&b);
+}
