@@ -65,6 +65,14 @@ static inline V vexp(V x)
 
 /* ---- row reductions (1.3) ---- */
 
+/* The 1.3 tree over 32 partials held as NP registers: w = 16 ... VW fold registers, then lanes. */
+static inline float fold_partials(V *P)
+{
+    for (int w = NP / 2; w >= 1; w /= 2)
+        for (int r = 0; r < w; r++) P[r] = vadd(P[r], P[r + w]);
+    return vtree_sum(P[0]);
+}
+
 /* sum: partial p is lane p % VW of register p / VW. The tail adds +0.0 to the partials it does
  * not reach, which changes nothing: a partial starts at +0 and so is never -0. */
 static float row_sum(const float *x, int64_t n)
@@ -78,9 +86,7 @@ static float row_sum(const float *x, int64_t n)
         int64_t left = n - i - r * VW;
         P[r] = vadd(P[r], vload_n(x + i + r * VW, left < VW ? (int)left : VW, 0.0f));
     }
-    for (int w = NP / 2; w >= 1; w /= 2)
-        for (int r = 0; r < w; r++) P[r] = vadd(P[r], P[r + w]);
-    return vtree_sum(P[0]);
+    return fold_partials(P);
 }
 
 /* max is associative and commutative in the model, so any order gives the reference's bits. */
@@ -93,7 +99,8 @@ static float lanes_max(V m)
     return r;
 }
 
-static float row_max(const float *x, int64_t n)
+/* The exact model max, in any order. */
+static float row_max_model(const float *x, int64_t n)
 {
     V m = vset(-INFINITY);
     int64_t i = 0;
@@ -102,18 +109,63 @@ static float row_max(const float *x, int64_t n)
     return lanes_max(m);
 }
 
-/* ---- SOFTMAX ---- */
+/* The hardware max agrees with the model's except on NaN (tracked apart) and on which zero or
+ * flushed subnormal wins, which only matters when the result is zero or subnormal: then the
+ * row is taken again the exact way. */
+static float row_max(const float *x, int64_t n)
+{
+    V m = vset(-INFINITY), nan = vzero();
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        V v = vload(x + i);
+        m = vmax_hw(m, v);
+        nan = vnan_acc(nan, v);
+    }
+    if (i < n) {
+        V v = vload_n(x + i, (int)(n - i), -INFINITY);
+        m = vmax_hw(m, v);
+        nan = vnan_acc(nan, v);
+    }
+    if (vany(nan)) return f32_from(F32_CANON_NAN);
+    float t[VW];
+    vto_array(m, t);
+    float r = t[0];
+    for (int l = 1; l < VW; l++) r = t[l] > r ? t[l] : r;
+    if ((f32_bits(r) & 0x7FFFFFFFu) < F32_MIN_BITS) return row_max_model(x, n);
+    return r;
+}
+
+/* ---- SOFTMAX: max; then e_i = exp(x_i - m), stored and summed into the 32 partials in the
+ * same pass (element i goes to partial i % 32, in increasing i, as row_sum would); then y. ---- */
 static void softmax_rows(const float *in, float *out, int64_t rows, int64_t n)
 {
     for (int64_t row = 0; row < rows; row++) {
         const float *x = in + row * n;
         float *y = out + row * n;
-        V m = vset(row_max(x, n));
+        V m = vset(row_max(x, n)), P[NP];
+        for (int r = 0; r < NP; r++) P[r] = vzero();
         int64_t i = 0;
-        for (; i + VW <= n; i += VW) vstore(y + i, vexp(vsub(vload(x + i), m)));
-        if (i < n) vstore_n(y + i, vexp(vsub(vload_n(x + i, (int)(n - i), 0.0f), m)), (int)(n - i));
-        V inv = vset(f32_recip(row_sum(y, n)));
-        for (i = 0; i + VW <= n; i += VW) vstore(y + i, vcanon(vmul(vload(y + i), inv)));
+        for (; i + F32_PARTIALS <= n; i += F32_PARTIALS)
+#pragma GCC unroll 8
+            for (int r = 0; r < NP; r++) {
+                V e = vexp(vsub(vload(x + i + r * VW), m));
+                vstore(y + i + r * VW, e);
+                P[r] = vadd(P[r], e);
+            }
+        for (int r = 0; r < NP && i + r * VW < n; r++) {
+            int64_t left = n - i - r * VW;
+            int cnt = left < VW ? (int)left : VW;
+            vstore_n(y + i + r * VW, vexp(vsub(vload_n(x + i + r * VW, cnt, 0.0f), m)), cnt);
+            P[r] = vadd(P[r], vload_n(y + i + r * VW, cnt, 0.0f)); /* +0 past the end: exact */
+        }
+        float sum = fold_partials(P);
+        V inv = vset(f32_recip(sum));
+        /* With a finite nonzero sum every e_i is finite and inv is finite: no NaN can appear. */
+        int clean = (f32_bits(sum) & 0x7FFFFFFFu) < F32_EXP && sum != 0.0f;
+        for (i = 0; i + VW <= n; i += VW) {
+            V r = vmul(vload(y + i), inv);
+            vstore(y + i, clean ? r : vcanon(r));
+        }
         if (i < n) vstore_n(y + i, vcanon(vmul(vload_n(y + i, (int)(n - i), 0.0f), inv)), (int)(n - i));
     }
 }

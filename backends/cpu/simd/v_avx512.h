@@ -30,9 +30,18 @@ static inline V vcanon(V x)
 {
     return _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), vbits(0x7FC00000u));
 }
-/* x < lim ? lim : x, and x > lim ? lim : x (NaN stays). */
-static inline V vclamp_lo(V x, V lim) { return _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(x, lim, _CMP_LT_OQ), lim); }
-static inline V vclamp_hi(V x, V lim) { return _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(x, lim, _CMP_GT_OQ), lim); }
+/* x < lim ? lim : x, and x > lim ? lim : x; NaN stays: vmaxps/vminps return their second
+ * operand when either is NaN. */
+static inline V vclamp_lo(V x, V lim) { return _mm512_max_ps(lim, x); }
+static inline V vclamp_hi(V x, V lim) { return _mm512_min_ps(lim, x); }
+/* The hardware max: right for everything but NaN and signed zeros, which row_max checks apart. */
+static inline V vmax_hw(V a, V b) { return _mm512_max_ps(a, b); }
+/* acc with all bits set in the lanes where x is NaN. */
+static inline V vnan_acc(V acc, V x)
+{
+    return _mm512_mask_mov_ps(acc, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), vbits(0xFFFFFFFFu));
+}
+static inline int vany(V x) { return _mm512_test_epi32_mask(_mm512_castps_si512(x), _mm512_castps_si512(x)) != 0; }
 /* relu: daz; NaN -> canonical; x > 0 ? x : +0. */
 static inline V vrelu(V x)
 {
@@ -49,17 +58,9 @@ static inline V vmax_model(V a, V b)
 }
 /* daz(x): x * 1 under DAZ (exact for every other x; NaN stays NaN). */
 static inline V vdaz(V x) { return _mm512_mul_ps(x, vset(1.0f)); }
-/* 2^k1 * 2^k2 scaling for exp: n holds integer values in [-150, 129]. */
-static inline V vscale_pow2(V y, V n)
-{
-    VI k = _mm512_cvttps_epi32(n);
-    VI k1 = _mm512_srai_epi32(k, 1);
-    VI k2 = _mm512_sub_epi32(k, k1);
-    VI bias = _mm512_set1_epi32(127);
-    V p1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k1, bias), 23));
-    V p2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k2, bias), 23));
-    return _mm512_mul_ps(_mm512_mul_ps(y, p1), p2);
-}
+/* mul(mul(y, 2^k1), 2^k2) for exp, n = k holding integers in [-150, 129]: the first product
+ * is exact, so this is y * 2^k rounded once, which vscalefps computes directly (with FTZ). */
+static inline V vscale_pow2(V y, V n) { return _mm512_scalef_ps(y, n); }
 /* Lane-wise fold for the 1.3 tree: lanes [0, w) += lanes [w, 2w), for w = VW/2 ... 1; lane 0. */
 static inline float vtree_sum(V x)
 {
