@@ -229,11 +229,11 @@ static int64_t visible_keys(const attn_shape *s, int64_t i)
     return n < 0 ? 0 : n > s->sk ? s->sk : n;
 }
 
-/* o_row = mul(o_row, c), then the fma chain over the block's visible keys, lanes over dv. */
-static void attn_pv(float *orow, const float *vblk, const float *p, int64_t nb, int64_t dv, float c)
+/* o_row = mul(o_row, c), then the fma chain over the block's visible keys, lanes over dv
+ * (columns from c0 on). */
+static void attn_pv_cols(float *orow, const float *vblk, const float *p, int64_t nb, int64_t dv, int64_t c0, float c)
 {
     V cv = vset(c);
-    int64_t c0 = 0;
     for (; c0 + 4 * VW <= dv; c0 += 4 * VW) {
         V a0 = vmul(vload(orow + c0), cv), a1 = vmul(vload(orow + c0 + VW), cv);
         V a2 = vmul(vload(orow + c0 + 2 * VW), cv), a3 = vmul(vload(orow + c0 + 3 * VW), cv);
@@ -257,6 +257,44 @@ static void attn_pv(float *orow, const float *vblk, const float *p, int64_t nb, 
         for (int64_t j = 0; j < nb; j++, vr += dv) a = vfma(vset(p[j]), vload_n(vr, cnt, 0.0f), a);
         vstore_n(orow + c0, a, cnt);
     }
+}
+
+static void attn_pv(float *orow, const float *vblk, const float *p, int64_t nb, int64_t dv, float c)
+{
+    attn_pv_cols(orow, vblk, p, nb, dv, 0, c);
+}
+
+/* attn_pv for ATT_G consecutive rows with the same visible keys: each row of V is loaded once
+ * for all of them. Row g's chain is the same as attn_pv's. */
+static void attn_pv_group(float *o, const float *vblk, const float *p, int64_t nb, int64_t dv, const float *c)
+{
+    int64_t c0 = 0;
+    for (; c0 + 2 * VW <= dv; c0 += 2 * VW) {
+        V a[ATT_G][2];
+#pragma GCC unroll 8
+        for (int g = 0; g < ATT_G; g++) {
+            V cv = vset(c[g]);
+            a[g][0] = vmul(vload(o + g * dv + c0), cv);
+            a[g][1] = vmul(vload(o + g * dv + c0 + VW), cv);
+        }
+        const float *vr = vblk + c0;
+        for (int64_t j = 0; j < nb; j++, vr += dv) {
+            V v0 = vload(vr), v1 = vload(vr + VW);
+#pragma GCC unroll 8
+            for (int g = 0; g < ATT_G; g++) {
+                V pj = vset(p[g * ATTN_BLOCK + j]);
+                a[g][0] = vfma(pj, v0, a[g][0]);
+                a[g][1] = vfma(pj, v1, a[g][1]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int g = 0; g < ATT_G; g++) {
+            vstore(o + g * dv + c0, a[g][0]);
+            vstore(o + g * dv + c0 + VW, a[g][1]);
+        }
+    }
+    if (c0 < dv) /* the last columns, row by row */
+        for (int g = 0; g < ATT_G; g++) attn_pv_cols(o + g * dv, vblk, p + g * ATTN_BLOCK, nb, dv, c0, c[g]);
 }
 
 static void attention_rows(const attn_shape *s, const float *q, const float *k, const float *v, float *o, int64_t r0,
@@ -296,19 +334,18 @@ static void attention_rows(const attn_shape *s, const float *q, const float *k, 
                 }
             }
             V scale = vset(s->scale);
+            int64_t nbs[ATT_G] = {0};
+            float cs[ATT_G] = {0.0f};
+            int same = g == ATT_G;
             for (int gi = 0; gi < g; gi++) {
                 int64_t row = i + gi, nb = visible_keys(s, row) - j0;
-                if (nb <= 0) continue;
-                if (nb > ATTN_BLOCK) nb = ATTN_BLOCK;
+                nbs[gi] = nb = nb <= 0 ? 0 : nb > ATTN_BLOCK ? ATTN_BLOCK : nb;
+                same &= nb == nbs[0];
+                if (!nb) continue;
                 float *p = pbuf + gi * ATTN_BLOCK;
                 for (int x = 0; x < KV; x++) vstore(p + x * VW, vmul(acc[gi][x], scale));
-                V mv = vset(-INFINITY);
-                for (int x = 0; x * VW < nb; x++) {
-                    int64_t left = nb - x * VW;
-                    mv = vmax_model(mv, vdaz(vload_n(p + x * VW, left < VW ? (int)left : VW, -INFINITY)));
-                }
-                float m_old = mrow[row - r0], m_new = f32_max(m_old, lanes_max(mv));
-                float c = f32_exp(f32_sub(m_old, m_new));
+                float m_old = mrow[row - r0], m_new = f32_max(m_old, row_max(p, nb));
+                float c = cs[gi] = f32_exp(f32_sub(m_old, m_new));
                 V mn = vset(m_new);
                 for (int x = 0; x < KV; x++) {
                     int64_t left = nb - x * VW;
@@ -319,8 +356,13 @@ static void attention_rows(const attn_shape *s, const float *q, const float *k, 
                 }
                 lrow[row - r0] = f32_fma(lrow[row - r0], c, row_sum(p, ATTN_BLOCK));
                 mrow[row - r0] = m_new;
-                attn_pv(o + row * dv, v + j0 * dv, p, nb, dv, c);
             }
+            if (same && nbs[0] && ATT_G > 1) {
+                attn_pv_group(o + i * dv, v + j0 * dv, pbuf, nbs[0], dv, cs);
+                continue;
+            }
+            for (int gi = 0; gi < g; gi++)
+                if (nbs[gi]) attn_pv(o + (i + gi) * dv, v + j0 * dv, pbuf + gi * ATTN_BLOCK, nbs[gi], dv, cs[gi]);
         }
     }
     for (int64_t i = r0; i < r1; i++) {
