@@ -526,6 +526,54 @@ static void test_vm_examples_run(void **state)
     expect_vm(1, "input x is not bound", "examples/mlp.adasm");
 }
 
+static void test_vm_info(void **state)
+{
+    (void)state;
+    run_result r = vm("--info");
+    assert_exit(r, 0);
+    assert_contains(r.text, "simd: best ");
+    assert_contains(r.text, "simd levels usable here: scalar");
+    assert_contains(r.text, "executors: cpu (");
+    assert_contains(r.text, "dispatch: ops of >= 1048576 elements");
+    assert_contains(r.text, " ns per decision (measured now)");
+}
+
+/* --simd / --threads and their environment variables: bad values are refused with the setting
+ * named; good ones change nothing in the output. */
+static void test_vm_simd_and_threads(void **state)
+{
+    (void)state;
+    const char *mlp = "examples/mlp.adasm --in x=examples/mlp/x.npy";
+    const char *expected = "probs = f32[4,3] [[0.605137229, 0.31594938, 0.0789133683], "
+                           "[0.346104711, 0.445475042, 0.208420217], [0.234672979, 0.290937066, 0.474389941], "
+                           "[0.332309246, 0.628769159, 0.0389216095]]\n";
+    expect_exact(vm("--simd scalar --threads 1 %s", mlp), 0, expected);
+    expect_exact(vm("--simd auto --threads 7 %s", mlp), 0, expected);
+#if defined(__x86_64__)
+    expect_exact(vm("--simd sse2 --threads 2 %s", mlp), 0, expected);
+#endif
+    expect_vm(1, "\"avx9\" is not a SIMD level", "--simd avx9 %s", mlp);
+    expect_vm(1, "--simd takes a level", "examples/fib.adasm --simd");
+    expect_vm(1, "--threads takes a count 0..256", "--threads 999 %s", mlp);
+    expect_vm(1, "got 'x'", "--threads x %s", mlp);
+#if defined(__x86_64__)
+    expect_vm(1, "SIMD level neon is not available on this CPU", "--simd neon %s", mlp);
+#endif
+    setenv("ADEAD_SIMD", "avx9", 1);
+    expect_vm(1, "ADEAD_SIMD=avx9: not a SIMD level", "%s", mlp);
+    expect_exact(vm("--simd scalar %s", mlp), 0, expected); /* the option wins over the environment */
+    setenv("ADEAD_SIMD", "scalar", 1);
+    expect_exact(vm("%s", mlp), 0, expected);
+    unsetenv("ADEAD_SIMD");
+    setenv("ADEAD_THREADS", "many", 1);
+    expect_vm(1, "ADEAD_THREADS=many: not a thread count", "%s", mlp);
+    expect_vm(1, "ADEAD_THREADS=many: not a thread count", "--simd scalar %s", mlp); /* not excused by --simd */
+    expect_exact(vm("--threads 2 %s", mlp), 0, expected);
+    setenv("ADEAD_THREADS", "3", 1);
+    expect_exact(vm("%s", mlp), 0, expected);
+    unsetenv("ADEAD_THREADS");
+}
+
 /* A program run through the API, for comparing what the CLI wrote. */
 typedef struct {
     adead_program *prog;
@@ -901,6 +949,8 @@ int main(void)
         TEST(test_vm_bad_npy_input_is_io_error),
         TEST(test_vm_unwritable_out_is_io_error),
         TEST(test_vm_trap_names_source_and_pc),
+        TEST(test_vm_info),
+        TEST(test_vm_simd_and_threads),
         TEST(test_vm_out_of_fuel),
         TEST(test_vm_memory_limit),
         TEST(test_vm_examples_run),

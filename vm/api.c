@@ -177,7 +177,7 @@ int adead_vm_set_simd(adead_vm *vm, const char *level)
         return api_error(vm, ADEAD_E_ARG, "adead_vm_set_simd: \"%.40s\" is not a SIMD level (scalar, sse2, avx2, avx512, neon, auto)", level);
     if (cpu_executor_configure(vm->cpu, l, cpu_executor_threads(vm->cpu), why, sizeof why))
         return api_error(vm, ADEAD_E_ARG, "adead_vm_set_simd: %s", why);
-    vm->config_err[0] = 0; /* an explicit choice replaces the environment's */
+    if (!strncmp(vm->config_err, "ADEAD_SIMD", 10)) vm->config_err[0] = 0; /* an explicit choice replaces it */
     return ADEAD_OK;
 }
 
@@ -189,6 +189,7 @@ int adead_vm_set_threads(adead_vm *vm, int threads)
     char why[128];
     if (cpu_executor_configure(vm->cpu, cpu_executor_level(vm->cpu), threads, why, sizeof why))
         return api_error(vm, ADEAD_E_NOMEM, "adead_vm_set_threads: %s", why);
+    if (!strncmp(vm->config_err, "ADEAD_THREADS", 13)) vm->config_err[0] = 0; /* an explicit choice replaces it */
     return ADEAD_OK;
 }
 
