@@ -156,24 +156,23 @@ int cpu_elementwise(cpu_exec *ce, const exec_op *op, char *err, size_t errlen)
     return 0;
 }
 
-/* ---- TRANSPOSE: tiles of 32 x 32 elements (4 or 8 bytes), moved bit for bit ---- */
-#define TT 32
+/* ---- TRANSPOSE: items of TT source rows; inside, the level's register tiles where whole,
+ * element moves at the edges and for 8-byte elements ---- */
+#define TT 64
 typedef struct {
+    const cpu_kernels *k;
     const void *in;
     void *out;
     int64_t M, N;
     int es;
 } tr_job;
 
-#define TRANSPOSE_TILE(T)                                                                                              \
+#define TRANSPOSE_RANGE(T, I0, I1, C0, C1)                                                                             \
     do {                                                                                                               \
         const T *src = j->in;                                                                                          \
         T *dst = j->out;                                                                                               \
-        for (int64_t jb = 0; jb < j->N; jb += TT) {                                                                    \
-            int64_t j1 = jb + TT < j->N ? jb + TT : j->N;                                                              \
-            for (int64_t i = i0; i < i1; i++)                                                                          \
-                for (int64_t c = jb; c < j1; c++) dst[c * j->M + i] = src[i * j->N + c];                              \
-        }                                                                                                              \
+        for (int64_t i = (I0); i < (I1); i++)                                                                          \
+            for (int64_t c = (C0); c < (C1); c++) dst[c * j->M + i] = src[i * j->N + c];                               \
     } while (0)
 
 static void transpose_item(void *arg, int64_t item, int worker)
@@ -181,15 +180,27 @@ static void transpose_item(void *arg, int64_t item, int worker)
     (void)worker;
     tr_job *j = arg;
     int64_t i0 = item * TT, i1 = i0 + TT < j->M ? i0 + TT : j->M;
-    if (j->es == 8)
-        TRANSPOSE_TILE(uint64_t);
-    else
-        TRANSPOSE_TILE(uint32_t);
+    int t = j->k->tile;
+    if (j->es == 8 || !t) {
+        for (int64_t cb = 0; cb < j->N; cb += 16) /* 16 x 64 blocks keep both sides in L1 */
+            if (j->es == 8)
+                TRANSPOSE_RANGE(uint64_t, i0, i1, cb, cb + 16 < j->N ? cb + 16 : j->N);
+            else
+                TRANSPOSE_RANGE(uint32_t, i0, i1, cb, cb + 16 < j->N ? cb + 16 : j->N);
+        return;
+    }
+    int64_t ifull = i0 + (i1 - i0) / t * t, cfull = j->N / t * t;
+    const float *src = j->in;
+    float *dst = j->out;
+    for (int64_t c = 0; c < cfull; c += t)
+        for (int64_t i = i0; i < ifull; i += t) j->k->transpose_tile32(src + i * j->N + c, j->N, dst + c * j->M + i, j->M);
+    TRANSPOSE_RANGE(uint32_t, ifull, i1, 0, j->N);   /* rows past the last whole tile */
+    TRANSPOSE_RANGE(uint32_t, i0, ifull, cfull, j->N); /* columns past the last whole tile */
 }
 
 int cpu_transpose(cpu_exec *ce, const exec_op *op, char *err, size_t errlen)
 {
-    tr_job j = {op->in[0].data, op->out.data, op->in[0].dims[0], op->in[0].dims[1], 0};
+    tr_job j = {ce->k, op->in[0].data, op->out.data, op->in[0].dims[0], op->in[0].dims[1], 0};
     j.es = op->in[0].dtype == BIB_DT_I64 ? 8 : 4;
     if (op->in[0].dtype != BIB_DT_I64 && op->in[0].dtype != BIB_DT_I32 && op->in[0].dtype != BIB_DT_F32) {
         snprintf(err, errlen, "TRANSPOSE: unsupported dtype %u", op->in[0].dtype);

@@ -36,6 +36,10 @@ typedef struct cpu_kernels {
     void (*relu)(const float *in, float *out, int64_t count);
     /* out[i] = a[i*sa] op b[i*sb] for i < n; sa and sb are 0 or 1; out may be a or b. */
     void (*binary)(int op, const float *a, int64_t sa, const float *b, int64_t sb, float *out, int64_t n);
+    /* dst[j*ldd + i] = src[i*lds + j] for i, j < tile (32-bit elements, moved as bits); NULL
+     * (tile 0) at the scalar level. */
+    int tile;
+    void (*transpose_tile32)(const float *src, int64_t lds, float *dst, int64_t ldd);
     /* Query rows [r0, r1) of one head; scratch holds attn_scratch_floats(shape) floats. */
     void (*attention_rows)(const attn_shape *s, const float *q, const float *k, const float *v, float *o, int64_t r0,
                            int64_t r1, float *scratch);

@@ -22,4 +22,4 @@ static void scalar_attention_rows(const attn_shape *s, const float *q, const flo
 }
 
 /* gemm_micro NULL: the MATMUL driver then runs ref_matmul on row blocks. */
-const cpu_kernels cpu_kernels_scalar = {SIMD_SCALAR, 0, 0, NULL, ref_softmax, ref_relu, scalar_binary, scalar_attention_rows};
+const cpu_kernels cpu_kernels_scalar = {SIMD_SCALAR, 0, 0, NULL, ref_softmax, ref_relu, scalar_binary, 0, NULL, scalar_attention_rows};

@@ -11,6 +11,12 @@
 #define NP (F32_PARTIALS / VW) /* registers of partials for the 1.3 row reductions */
 #define KV (ATTN_BLOCK / VW)   /* registers per block of attention scores */
 
+/* The scalar exp of attention's rescale factor: f32_exp, unless the level supplies a function
+ * with the same bits (v_neon.h does, to keep exp(-inf) from raising underflow). */
+#ifndef KEXP1
+#define KEXP1 f32_exp
+#endif
+
 /* ---- MATMUL: the micro-kernel. Each c[i][j] continues its fma chain in k order. A's element
  * (i, k) is a[i * ars + k * acs]: a packed panel (ars 1, acs mr) or rows of A itself (ars lda,
  * acs 1). ---- */
@@ -220,6 +226,17 @@ static void binary(int op, const float *a, int64_t sa, const float *b, int64_t s
     }
 }
 
+/* ---- TRANSPOSE: one VW x VW tile of 32-bit elements, moved bit for bit through registers,
+ * so every store fills whole cache lines (a scalar transpose at a power-of-two stride keeps
+ * evicting its own lines). ---- */
+static void transpose_tile32(const float *src, int64_t lds, float *dst, int64_t ldd)
+{
+    V r[VW];
+    for (int i = 0; i < VW; i++) r[i] = vload(src + i * lds);
+    vtranspose(r);
+    for (int i = 0; i < VW; i++) vstore(dst + i * ldd, r[i]);
+}
+
 /* ---- ATTENTION (docs/ops.md): key blocks of 64, online softmax, per query row. ---- */
 
 static int64_t visible_keys(const attn_shape *s, int64_t i)
@@ -345,7 +362,7 @@ static void attention_rows(const attn_shape *s, const float *q, const float *k, 
                 float *p = pbuf + gi * ATTN_BLOCK;
                 for (int x = 0; x < KV; x++) vstore(p + x * VW, vmul(acc[gi][x], scale));
                 float m_old = mrow[row - r0], m_new = f32_max(m_old, row_max(p, nb));
-                float c = cs[gi] = f32_exp(f32_sub(m_old, m_new));
+                float c = cs[gi] = KEXP1(f32_sub(m_old, m_new));
                 V mn = vset(m_new);
                 for (int x = 0; x < KV; x++) {
                     int64_t left = nb - x * VW;
@@ -375,4 +392,5 @@ static void attention_rows(const attn_shape *s, const float *q, const float *k, 
     }
 }
 
-const cpu_kernels KSUFFIX(cpu_kernels) = {KLEVEL, GEMM_MR, NR, gemm_micro, softmax_rows, relu, binary, attention_rows};
+const cpu_kernels KSUFFIX(cpu_kernels) = {KLEVEL,  GEMM_MR,        NR, gemm_micro, softmax_rows, relu, binary,
+                                          VW,      transpose_tile32, attention_rows};

@@ -72,3 +72,30 @@ static inline float vtree_sum(V x)
 }
 /* Lanes as floats, for the order-free max. */
 static inline void vto_array(V x, float *out) { _mm512_storeu_ps(out, x); }
+
+/* 16 x 16 transpose in registers (bit moves only): r[i] lane j -> r[j] lane i. */
+static inline void vtranspose(V *r)
+{
+    V t[16], u[16];
+    for (int k = 0; k < 8; k++) {
+        t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    for (int k = 0; k < 4; k++) {
+        __m512d a = _mm512_castps_pd(t[4 * k]), b = _mm512_castps_pd(t[4 * k + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * k + 2]), d = _mm512_castps_pd(t[4 * k + 3]);
+        u[4 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[4 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[4 * k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        u[4 * k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    /* u[4k+m], 128-bit lane L: column 4L+m of rows 4k..4k+3. */
+    for (int m = 0; m < 4; m++) {
+        V a = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88), b = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xDD);
+        V c = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88), d = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xDD);
+        r[m] = _mm512_shuffle_f32x4(a, c, 0x88);
+        r[8 + m] = _mm512_shuffle_f32x4(a, c, 0xDD);
+        r[4 + m] = _mm512_shuffle_f32x4(b, d, 0x88);
+        r[12 + m] = _mm512_shuffle_f32x4(b, d, 0xDD);
+    }
+}

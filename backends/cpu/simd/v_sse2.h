@@ -104,3 +104,6 @@ static inline float vtree_sum(V q)
     return _mm_cvtss_f32(q);
 }
 static inline void vto_array(V x, float *out) { _mm_storeu_ps(out, x); }
+
+/* 4 x 4 transpose in registers (bit moves only). */
+static inline void vtranspose(V *r) { _MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]); }
