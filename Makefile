@@ -102,11 +102,46 @@ check:
 	$(MAKE) test SANITIZE=1
 	$(MAKE) test
 
+# The NEON kernels (backends/cpu/simd_neon.c), cross-built for AArch64 into build-aarch64/ and
+# run under qemu-user against the scalar reference (tests/neon/neon_diff.c). tests/run.sh runs
+# it when aarch64-linux-gnu-gcc and qemu-aarch64 are both installed.
+A64_CC ?= aarch64-linux-gnu-gcc
+A64_BUILD := build-aarch64
+A64_CFLAGS := -static -O2 -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -ffp-contract=off
+A64_OBJ := $(LIB_SRC:%.c=$(A64_BUILD)/obj/%.o)
+.PHONY: neon-test
+$(A64_BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(A64_CC) $(A64_CFLAGS) -c $< -o $@
+$(A64_BUILD)/neon_diff: tests/neon/neon_diff.c $(A64_OBJ) $(HEADERS)
+	$(A64_CC) $(A64_CFLAGS) -o $@ $< $(A64_OBJ) -lm -lpthread
+neon-test: $(A64_BUILD)/neon_diff
+	qemu-aarch64 $(A64_BUILD)/neon_diff
+
 docs: $(BIN)/isadoc
 	$(BIN)/isadoc > docs/isa.md
 
 bench: all
 	sh bench/run.sh $(BUILD)
+
+# A long randomized differential run of the CPU kernels (every op x SIMD level x 1, 2, 7 threads)
+# against the scalar reference; not part of `make test`. FUZZ_INPUTS: input elements to feed;
+# FUZZ_SEED: replay a run (default: a new seed, printed).
+FUZZ_INPUTS ?= 1e7
+FUZZ_SEED ?=
+$(BUILD)/tests/fuzz_kernels: tests/fuzz_kernels.c tests/kernel_diff.h $(STATIC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -o $@ $< $(STATIC) $(LDLIBS)
+$(BUILD)/tests/test_kernels: tests/kernel_diff.h
+
+.PHONY: fuzz-kernels
+fuzz-kernels: $(BUILD)/tests/fuzz_kernels
+	$(BUILD)/tests/fuzz_kernels $(FUZZ_INPUTS) $(FUZZ_SEED)
+
+# Kernel benchmarks against OpenBLAS and memcpy (bench/kernels.sh): bench/out/, bench/matmul.svg.
+.PHONY: bench-kernels
+bench-kernels: $(STATIC)
+	CC="$(CC)" sh bench/kernels.sh $(BUILD)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
@@ -119,4 +154,4 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' adeadvm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/adeadvm.pc
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-aarch64

@@ -24,6 +24,28 @@ for t in "$@"; do
     passed=$((passed + p))
     failed=$((failed + f))
 done
+
+# The NEON kernels: cross-built for AArch64 and run under qemu-user (make neon-test), counted as
+# one entry. Skipped under SANITIZE=1: the sanitizers do not reach the cross build, and the
+# normal run of `make check` covers it.
+if [ "${SANITIZE:-}" = 1 ]; then
+    echo "skip neon: not under SANITIZE=1 (the normal build runs it)"
+elif command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 && command -v qemu-aarch64 >/dev/null 2>&1; then
+    # MAKEFLAGS from an outer make -j names a jobserver this shell does not pass on.
+    MAKEFLAGS= MAKELEVEL= make -s -j"$(nproc 2>/dev/null || echo 2)" neon-test >"$log" 2>&1
+    status=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    if [ "$status" -eq 0 ] && [ -n "$line" ] && [ "${line#* passed, }" = "0 failed" ]; then
+        echo "ok   neon under qemu-aarch64 ($line)"
+        passed=$((passed + 1))
+    else
+        echo "---- neon under qemu-aarch64 (exit $status)"
+        cat "$log"
+        failed=$((failed + 1))
+    fi
+else
+    echo "skip neon: aarch64-linux-gnu-gcc or qemu-aarch64 not installed"
+fi
 rm -f "$log"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -4,7 +4,8 @@
  *
  * SIMD entries expect the floating-point environment the drivers set around them
  * (fpenv_enter): on x86 MXCSR = DAZ|FTZ|round-to-nearest with exceptions masked, which is the
- * f32 model in hardware. */
+ * f32 model in hardware; on AArch64 FPCR = FZ|round-to-nearest, which flushes before rounding
+ * (simd/v_neon.h says how the NEON entries stay exact). */
 #ifndef ADEAD_KERNELS_H
 #define ADEAD_KERNELS_H
 

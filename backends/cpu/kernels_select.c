@@ -6,6 +6,28 @@
 #if defined(__x86_64__)
 #include <xmmintrin.h>
 #define MXCSR_MODEL 0x9FC0u /* all exceptions masked, DAZ (0x40), FTZ (0x8000), round to nearest */
+#elif defined(__aarch64__)
+/* FPCR for the NEON kernels: FZ (flush, tininess before rounding; v_neon.h makes that exact),
+ * round to nearest (RMode 0), no traps, no default NaN, no alternative (AH/FIZ) behaviour. The
+ * scalar reference gets the same with FZ off: isa/f32.c decides FTZ from IEEE results. */
+#define FPCR_NEON (UINT64_C(1) << 24)
+#define FPCR_SCALAR UINT64_C(0)
+#define FPSR_UFC (UINT64_C(1) << 3)
+#define ENV_UFC 0x80000000u /* in fpenv.saved (FPCR bit 31 is RES0): FPSR.UFC was set on entry */
+static inline uint64_t get_fpcr(void)
+{
+    uint64_t x;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(x) : : "memory");
+    return x;
+}
+static inline void set_fpcr(uint64_t x) { __asm__ volatile("msr fpcr, %0" : : "r"(x) : "memory"); }
+static inline uint64_t get_fpsr(void)
+{
+    uint64_t x;
+    __asm__ volatile("mrs %0, fpsr" : "=r"(x) : : "memory");
+    return x;
+}
+static inline void set_fpsr(uint64_t x) { __asm__ volatile("msr fpsr, %0" : : "r"(x) : "memory"); }
 #endif
 
 const cpu_kernels *cpu_kernels_for(simd_level level)
@@ -17,7 +39,7 @@ const cpu_kernels *cpu_kernels_for(simd_level level)
     case SIMD_AVX2: return &cpu_kernels_avx2;
     case SIMD_AVX512: return &cpu_kernels_avx512;
 #endif
-#if defined(__aarch64__) && defined(ADEAD_HAVE_NEON_KERNELS)
+#if defined(__aarch64__)
     case SIMD_NEON: return &cpu_kernels_neon;
 #endif
     default: return NULL;
@@ -37,6 +59,12 @@ fpenv fpenv_enter(simd_level level)
         env.saved = _mm_getcsr();
         _mm_setcsr(MXCSR_MODEL);
     }
+#elif defined(__aarch64__)
+    uint64_t cur = get_fpcr(), want = level == SIMD_SCALAR ? FPCR_SCALAR : FPCR_NEON;
+    env.saved = (uint32_t)cur;
+    if (cur != want) set_fpcr(want); /* writing FPCR can be slow: only when it changes */
+    /* The NEON kernels clear and test UFC (simd_neon.c); the caller's flag is put back. */
+    if (level != SIMD_SCALAR && (get_fpsr() & FPSR_UFC)) env.saved |= ENV_UFC;
 #else
     (void)level;
 #endif
@@ -47,6 +75,13 @@ void fpenv_leave(simd_level level, fpenv env)
 {
 #if defined(__x86_64__)
     if (level != SIMD_SCALAR) _mm_setcsr(env.saved);
+#elif defined(__aarch64__)
+    uint64_t fpcr = env.saved & ~ENV_UFC;
+    if (get_fpcr() != fpcr) set_fpcr(fpcr);
+    if (level != SIMD_SCALAR) {
+        uint64_t s = get_fpsr(), t = (env.saved & ENV_UFC) ? (s | FPSR_UFC) : (s & ~FPSR_UFC);
+        if (s != t) set_fpsr(t);
+    }
 #else
     (void)level;
     (void)env;

@@ -46,7 +46,7 @@ typedef uint32x4_t VM; /* lane masks */
 /* The template's own table is the unchecked one; simd_neon.c exports cpu_kernels_neon, which
  * wraps its entries in the UFC checks described above. */
 #define KSUFFIX(name) name##_neon_unchecked
-#define GEMM_MR 8
+#define GEMM_MR 6 /* 6 x 12: 18 accumulators, 3 of B, 6 of A; 8 x 12 spills (GCC loads A as scalars) */
 #define GEMM_NV 3
 #define ATT_G 1
 
@@ -130,6 +130,17 @@ static inline float vtree_sum(V x)
     return vgetq_lane_f32(s, 0) + vgetq_lane_f32(s, 1);
 }
 static inline void vto_array(V x, float *out) { vst1q_f32(out, x); }
+
+/* 4 x 4 transpose in registers (bit moves only). */
+static inline void vtranspose(V *r)
+{
+    V t0 = vtrn1q_f32(r[0], r[1]), t1 = vtrn2q_f32(r[0], r[1]); /* a0 b0 a2 b2, a1 b1 a3 b3 */
+    V t2 = vtrn1q_f32(r[2], r[3]), t3 = vtrn2q_f32(r[2], r[3]); /* c0 d0 c2 d2, c1 d1 c3 d3 */
+    r[0] = vreinterpretq_f32_f64(vtrn1q_f64(vreinterpretq_f64_f32(t0), vreinterpretq_f64_f32(t2)));
+    r[1] = vreinterpretq_f32_f64(vtrn1q_f64(vreinterpretq_f64_f32(t1), vreinterpretq_f64_f32(t3)));
+    r[2] = vreinterpretq_f32_f64(vtrn2q_f64(vreinterpretq_f64_f32(t0), vreinterpretq_f64_f32(t2)));
+    r[3] = vreinterpretq_f32_f64(vtrn2q_f64(vreinterpretq_f64_f32(t1), vreinterpretq_f64_f32(t3)));
+}
 
 /* The attention rescale factor exp(m_old - m_new) (kern_template.h's KEXP1 hook): f32_exp's bits
  * by the vector exp above, which never raises underflow (exp(-inf) on the first key block of
