@@ -7,27 +7,13 @@
 #include <xmmintrin.h>
 #define MXCSR_MODEL 0x9FC0u /* all exceptions masked, DAZ (0x40), FTZ (0x8000), round to nearest */
 #elif defined(__aarch64__)
+#include "aarch64_fp.h"
 /* FPCR for the NEON kernels: FZ (flush, tininess before rounding; v_neon.h makes that exact),
  * round to nearest (RMode 0), no traps, no default NaN, no alternative (AH/FIZ) behaviour. The
  * scalar reference gets the same with FZ off: isa/f32.c decides FTZ from IEEE results. */
-#define FPCR_NEON (UINT64_C(1) << 24)
+#define FPCR_NEON FPCR_FZ
 #define FPCR_SCALAR UINT64_C(0)
-#define FPSR_UFC (UINT64_C(1) << 3)
 #define ENV_UFC 0x80000000u /* in fpenv.saved (FPCR bit 31 is RES0): FPSR.UFC was set on entry */
-static inline uint64_t get_fpcr(void)
-{
-    uint64_t x;
-    __asm__ volatile("mrs %0, fpcr" : "=r"(x) : : "memory");
-    return x;
-}
-static inline void set_fpcr(uint64_t x) { __asm__ volatile("msr fpcr, %0" : : "r"(x) : "memory"); }
-static inline uint64_t get_fpsr(void)
-{
-    uint64_t x;
-    __asm__ volatile("mrs %0, fpsr" : "=r"(x) : : "memory");
-    return x;
-}
-static inline void set_fpsr(uint64_t x) { __asm__ volatile("msr fpsr, %0" : : "r"(x) : "memory"); }
 #endif
 
 const cpu_kernels *cpu_kernels_for(simd_level level)

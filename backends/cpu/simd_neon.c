@@ -6,29 +6,13 @@
 #include "simd/kern_template.h"
 #include "ref_ops.h"
 
+#include "aarch64_fp.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#define FPCR_FZ (UINT64_C(1) << 24)
-#define FPSR_UFC (UINT64_C(1) << 3) /* underflow, cumulative: set by every flush of a result */
-
-/* The asm statements are volatile and clobber memory, and each unit of work runs in a function
- * that is not inlined, so no floating-point operation of the unit can move across them. */
-static inline uint64_t get_fpsr(void)
-{
-    uint64_t x;
-    __asm__ volatile("mrs %0, fpsr" : "=r"(x) : : "memory");
-    return x;
-}
-static inline void set_fpsr(uint64_t x) { __asm__ volatile("msr fpsr, %0" : : "r"(x) : "memory"); }
-static inline uint64_t get_fpcr(void)
-{
-    uint64_t x;
-    __asm__ volatile("mrs %0, fpcr" : "=r"(x) : : "memory");
-    return x;
-}
-static inline void set_fpcr(uint64_t x) { __asm__ volatile("msr fpcr, %0" : : "r"(x) : "memory"); }
-
+/* Each unit of work runs in a function that is not inlined, and the FPSR accesses are volatile
+ * with a memory clobber, so no floating-point operation of the unit can move across them. */
 static inline void ufc_clear(void)
 {
     uint64_t s = get_fpsr();
