@@ -37,7 +37,7 @@ static void syntax(int op, char *buf, size_t len)
             word = tmp;
             break;
         case 't':
-        case 'f': word = s == 0 ? "td" : s == 1 ? "ta" : "tb"; break;
+        case 'f': word = s == 0 ? "td" : s == 1 ? "ta" : s == 2 ? "tb" : "tc"; break;
         case 'T': word = "t"; break;
         case 'k': word = "const"; break;
         case 's': word = "string"; break;
