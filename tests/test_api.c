@@ -1364,10 +1364,50 @@ static void test_program_shared_across_threads(void **state)
 
 #define TEST(fn) cmocka_unit_test_teardown(fn, free_kept)
 
+/* ADEAD_SIMD and ADEAD_THREADS apply independently: a bad one never drops the other, and an
+ * explicit setting excuses only its own variable. */
+static void test_environment_settings_are_independent(void **state)
+{
+    (void)state;
+    adead_program *p = assemble_ok(".output y f32 [1]\nmain:\n    HALT\n");
+    setenv("ADEAD_SIMD", "scalar", 1);
+    setenv("ADEAD_THREADS", "abc", 1);
+    adead_vm *vm = adead_vm_new(p);
+    assert_non_null(vm);
+    assert_string_equal(adead_vm_simd(vm), "scalar"); /* applied despite the bad thread count */
+    assert_int_equal(adead_vm_run(vm), ADEAD_E_ARG);
+    assert_non_null(strstr(adead_vm_error(vm), "ADEAD_THREADS=abc"));
+    adead_vm_free(vm);
+
+    vm = adead_vm_new(p);
+    assert_int_equal(adead_vm_set_simd(vm, "scalar"), ADEAD_OK); /* does not excuse ADEAD_THREADS */
+    assert_int_equal(adead_vm_run(vm), ADEAD_E_ARG);
+    adead_vm_free(vm);
+
+    vm = adead_vm_new(p);
+    assert_int_equal(adead_vm_set_threads(vm, 2), ADEAD_OK);
+    assert_int_equal(adead_vm_threads(vm), 2);
+    assert_string_equal(adead_vm_simd(vm), "scalar");
+    assert_int_equal(adead_vm_run(vm), ADEAD_OK);
+    adead_vm_free(vm);
+
+    setenv("ADEAD_SIMD", "bogus", 1);
+    setenv("ADEAD_THREADS", "3", 1);
+    vm = adead_vm_new(p);
+    assert_int_equal(adead_vm_threads(vm), 3); /* applied despite the bad level */
+    assert_int_equal(adead_vm_run(vm), ADEAD_E_ARG);
+    assert_non_null(strstr(adead_vm_error(vm), "ADEAD_SIMD=bogus"));
+    adead_vm_free(vm);
+    unsetenv("ADEAD_SIMD");
+    unsetenv("ADEAD_THREADS");
+    adead_program_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         TEST(test_version),
+        TEST(test_environment_settings_are_independent),
         TEST(test_status_names),
         TEST(test_null_arguments_to_program_functions),
         TEST(test_null_arguments_to_vm_functions),

@@ -50,31 +50,29 @@ int vm_trap(adead_vm *vm, int status, uint32_t pc, const char *fmt, ...)
 
 static void dematerialize(adead_vm *vm);
 
-/* ADEAD_SIMD and ADEAD_THREADS: defaults for the CPU executor. A value that cannot be honoured
- * is kept as the VM's error and fails the first run, so it is never silently ignored. */
+/* ADEAD_SIMD and ADEAD_THREADS: defaults for the CPU executor, each applied on its own. A value
+ * that cannot be honoured is kept as that setting's error and fails the first run, so it is never
+ * silently ignored; only an explicit API choice of the same setting replaces it. */
 static void apply_environment(adead_vm *vm)
 {
     const char *simd = getenv("ADEAD_SIMD"), *threads = getenv("ADEAD_THREADS");
-    int level = -1, n = 0;
     char why[128];
-    if (simd && *simd && strcmp(simd, "auto")) {
-        level = simd_from_name(simd);
-        if (level < 0) {
-            snprintf(vm->config_err, sizeof vm->config_err, "ADEAD_SIMD=%.40s: not a SIMD level (scalar, sse2, avx2, avx512, neon, auto)", simd);
-            return;
-        }
-    }
     if (threads && *threads) {
         char *end;
         long v = strtol(threads, &end, 10);
-        if (*end || v < 0 || v > CPU_MAX_THREADS) {
-            snprintf(vm->config_err, sizeof vm->config_err, "ADEAD_THREADS=%.40s: not a thread count (0..%d; 0 = all cores)", threads, CPU_MAX_THREADS);
-            return;
-        }
-        n = (int)v;
+        if (*end || v < 0 || v > CPU_MAX_THREADS)
+            snprintf(vm->threads_env_err, sizeof vm->threads_env_err, "ADEAD_THREADS=%.40s: not a thread count (0..%d; 0 = all cores)",
+                     threads, CPU_MAX_THREADS);
+        else if (cpu_executor_configure(vm->cpu, cpu_executor_level(vm->cpu), (int)v, why, sizeof why))
+            snprintf(vm->threads_env_err, sizeof vm->threads_env_err, "ADEAD_THREADS=%.40s: %.120s", threads, why);
     }
-    if (cpu_executor_configure(vm->cpu, level, n, why, sizeof why))
-        snprintf(vm->config_err, sizeof vm->config_err, "ADEAD_SIMD=%.40s: %.120s", simd, why);
+    if (simd && *simd && strcmp(simd, "auto")) {
+        int level = simd_from_name(simd);
+        if (level < 0)
+            snprintf(vm->simd_env_err, sizeof vm->simd_env_err, "ADEAD_SIMD=%.40s: not a SIMD level (scalar, sse2, avx2, avx512, neon, auto)", simd);
+        else if (cpu_executor_configure(vm->cpu, level, cpu_executor_threads(vm->cpu), why, sizeof why))
+            snprintf(vm->simd_env_err, sizeof vm->simd_env_err, "ADEAD_SIMD=%.40s: %.120s", simd, why);
+    }
 }
 
 adead_vm *adead_vm_new(const adead_program *prog)
@@ -177,7 +175,7 @@ int adead_vm_set_simd(adead_vm *vm, const char *level)
         return api_error(vm, ADEAD_E_ARG, "adead_vm_set_simd: \"%.40s\" is not a SIMD level (scalar, sse2, avx2, avx512, neon, auto)", level);
     if (cpu_executor_configure(vm->cpu, l, cpu_executor_threads(vm->cpu), why, sizeof why))
         return api_error(vm, ADEAD_E_ARG, "adead_vm_set_simd: %s", why);
-    if (!strncmp(vm->config_err, "ADEAD_SIMD", 10)) vm->config_err[0] = 0; /* an explicit choice replaces it */
+    vm->simd_env_err[0] = 0; /* an explicit choice replaces the environment's */
     return ADEAD_OK;
 }
 
@@ -189,7 +187,7 @@ int adead_vm_set_threads(adead_vm *vm, int threads)
     char why[128];
     if (cpu_executor_configure(vm->cpu, cpu_executor_level(vm->cpu), threads, why, sizeof why))
         return api_error(vm, ADEAD_E_NOMEM, "adead_vm_set_threads: %s", why);
-    if (!strncmp(vm->config_err, "ADEAD_THREADS", 13)) vm->config_err[0] = 0; /* an explicit choice replaces it */
+    vm->threads_env_err[0] = 0; /* an explicit choice replaces the environment's */
     return ADEAD_OK;
 }
 
@@ -328,7 +326,8 @@ int adead_vm_run(adead_vm *vm)
     if (!vm) return ADEAD_E_ARG;
     if (vm->state == VM_DONE || vm->state == VM_FAILED)
         return api_error(vm, ADEAD_E_ARG, "adead_vm_run: this VM has finished; create a new VM to run again");
-    if (vm->config_err[0]) return api_error(vm, ADEAD_E_ARG, "%s", vm->config_err);
+    if (vm->simd_env_err[0]) return api_error(vm, ADEAD_E_ARG, "%s", vm->simd_env_err);
+    if (vm->threads_env_err[0]) return api_error(vm, ADEAD_E_ARG, "%s", vm->threads_env_err);
     int rc = materialize(vm); /* a failure leaves the VM fresh: bind or raise the limit, and run again */
     if (rc) return rc;
     vm->err[0] = 0;

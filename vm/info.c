@@ -75,7 +75,7 @@ char *adead_system_info(void)
     tb_printf(&b, "\nenvironment: ADEAD_SIMD=%s ADEAD_THREADS=%s\n", es ? es : "(unset)", et ? et : "(unset)");
     executor *cpu = cpu_executor_create();
     if (cpu) {
-        tb_printf(&b, "executors: cpu (%s, %d thread%s, exact)\n", simd_name((simd_level)cpu_executor_level(cpu)),
+        tb_printf(&b, "executors: cpu (by default %s, %d thread%s; exact at every level)\n", simd_name((simd_level)cpu_executor_level(cpu)),
                   cpu_executor_threads(cpu), cpu_executor_threads(cpu) == 1 ? "" : "s");
         tb_printf(&b, "gpus: none (no CUDA or Vulkan executor in this build)\n");
         tb_printf(&b, "dispatch: ops of >= %lld elements go to a GPU when one supports them, else the cpu\n",

@@ -111,7 +111,8 @@ struct adead_vm {
     void *print_user, *trace_user;
     executor *cpu;         /* this VM's CPU executor (its own thread pool) */
     dispatch_rules dispatch; /* which executor runs each tensor op (vm/dispatch.h) */
-    char config_err[256];  /* a bad ADEAD_SIMD / ADEAD_THREADS: the first run fails with it */
+    char simd_env_err[200];    /* a bad ADEAD_SIMD: the first run fails with it */
+    char threads_env_err[200]; /* likewise ADEAD_THREADS */
 };
 
 /* Stop with an error: formats "file:line: pc N (OP): message" into vm->err; returns status. */

@@ -86,9 +86,9 @@ static void compute(void *arg, int64_t item, int worker)
             const float *ap = h == mr ? j->a + (r0 + ip) * j->K + j->pc : apack;
             int64_t ars = h == mr ? j->K : 1, acs = h == mr ? 1 : mr;
             float *c = j->c + (r0 + ip) * j->N + col;
-            if (ip + mr < rows) /* the next tile's rows of C: their misses overlap this tile's work */
-                for (int i = 0; i < mr; i++)
-                    for (int x = 0; x < w; x += 16) __builtin_prefetch(c + (mr + i) * j->N + x, 1, 3);
+            /* the next tile's rows of C: their misses overlap this tile's work */
+            for (int64_t i = 0; i < mr && ip + mr + i < rows; i++)
+                for (int64_t x = 0; x < w; x += 16) __builtin_prefetch(c + (mr + i) * j->N + x, 1, 3);
             if (h == mr && w == nr) {
                 k->gemm_micro(j->kc, ap, ars, acs, bp, c, j->N, j->first, j->last);
                 continue;
