@@ -22,6 +22,8 @@ typedef struct {
     size_t wbuf_floats;
 } cpu_exec;
 
+static inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 /* Grow the scratch; 0, or -1 when the host is out of memory. */
 int cpu_scratch(cpu_exec *ce, size_t bpack_floats, size_t per_worker_floats);
 

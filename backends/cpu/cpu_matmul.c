@@ -24,8 +24,6 @@ typedef struct {
     int64_t mc, m_items, n_panels, n_groups, panels_per_group;
 } mm_job;
 
-static int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 /* Panels of B [pc, pc+kc) x [jc, jc+nc): panel p holds columns jc + p*nr .. as [kc][nr],
  * zero-padded past N. */
 #define PACK_B_PANELS 4

@@ -11,8 +11,6 @@
 
 #define ITEM_ELEMENTS (1 << 16) /* about this much work per pool item */
 
-static int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 /* ---- SOFTMAX: whole rows per item ---- */
 typedef struct {
     const cpu_kernels *k;

@@ -22,6 +22,15 @@ typedef struct {
     float scale;
 } attn_shape;
 
+/* Keys query row i sees: all of them, or with the causal mask those j <= i + sk - sq (the mask
+ * aligned at the last key). */
+static inline int64_t attn_visible_keys(const attn_shape *s, int64_t i)
+{
+    if (!s->causal) return s->sk;
+    int64_t n = i + 1 + s->sk - s->sq;
+    return n < 0 ? 0 : n > s->sk ? s->sk : n;
+}
+
 #define ATTN_BLOCK 64 /* keys per block of the online softmax (docs/ops.md) */
 #define ATTN_ROWS 32  /* most query rows one attention_rows call takes (a pool item) */
 

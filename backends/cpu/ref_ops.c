@@ -88,13 +88,6 @@ float ref_attention_scale(int64_t d)
     return (float)(1.0 / sqrt(dd));
 }
 
-static int64_t ref_visible_keys(const attn_shape *s, int64_t i)
-{
-    if (!s->causal) return s->sk;
-    int64_t n = i + 1 + s->sk - s->sq; /* the causal mask is aligned at the last key */
-    return n < 0 ? 0 : n > s->sk ? s->sk : n;
-}
-
 void ref_attention_rows(const attn_shape *s, const float *q, const float *k, const float *v, float *o, int64_t r0,
                         int64_t r1)
 {
@@ -103,7 +96,7 @@ void ref_attention_rows(const attn_shape *s, const float *q, const float *k, con
         const float *qi = q + i * d;
         float *acc = o + i * dv;
         for (int64_t c = 0; c < dv; c++) acc[c] = 0.0f;
-        int64_t vis = ref_visible_keys(s, i);
+        int64_t vis = attn_visible_keys(s, i);
         if (!vis) continue; /* no visible key: the row is +0 */
         float m = -INFINITY, l = 0.0f;
         for (int64_t j0 = 0; j0 < vis; j0 += ATTN_BLOCK) {

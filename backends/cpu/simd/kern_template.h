@@ -239,13 +239,6 @@ static void transpose_tile32(const float *src, int64_t lds, float *dst, int64_t 
 
 /* ---- ATTENTION (docs/ops.md): key blocks of 64, online softmax, per query row. ---- */
 
-static int64_t visible_keys(const attn_shape *s, int64_t i)
-{
-    if (!s->causal) return s->sk;
-    int64_t n = i + 1 + s->sk - s->sq;
-    return n < 0 ? 0 : n > s->sk ? s->sk : n;
-}
-
 /* o_row = mul(o_row, c), then the fma chain over the block's visible keys, lanes over dv
  * (columns from c0 on). */
 static void attn_pv_cols(float *orow, const float *vblk, const float *p, int64_t nb, int64_t dv, int64_t c0, float c)
@@ -327,7 +320,7 @@ static void attention_rows(const attn_shape *s, const float *q, const float *k, 
         lrow[i - r0] = 0.0f;
         for (int64_t c = 0; c < dv; c++) o[i * dv + c] = 0.0f;
     }
-    int64_t last_visible = visible_keys(s, r1 - 1); /* the most any row of [r0, r1) sees */
+    int64_t last_visible = attn_visible_keys(s, r1 - 1); /* the most any row of [r0, r1) sees */
     for (int64_t j0 = 0; j0 < last_visible; j0 += ATTN_BLOCK) {
         int64_t nbk = sk - j0 < ATTN_BLOCK ? sk - j0 : ATTN_BLOCK;
         for (int64_t dd = 0; dd < d; dd++)
@@ -355,7 +348,7 @@ static void attention_rows(const attn_shape *s, const float *q, const float *k, 
             float cs[ATT_G] = {0.0f};
             int same = g == ATT_G;
             for (int gi = 0; gi < g; gi++) {
-                int64_t row = i + gi, nb = visible_keys(s, row) - j0;
+                int64_t row = i + gi, nb = attn_visible_keys(s, row) - j0;
                 nbs[gi] = nb = nb <= 0 ? 0 : nb > ATTN_BLOCK ? ATTN_BLOCK : nb;
                 same &= nb == nbs[0];
                 if (!nb) continue;
@@ -383,7 +376,7 @@ static void attention_rows(const attn_shape *s, const float *q, const float *k, 
         }
     }
     for (int64_t i = r0; i < r1; i++) {
-        if (!visible_keys(s, i)) continue; /* no key: the row stays +0 */
+        if (!attn_visible_keys(s, i)) continue; /* no key: the row stays +0 */
         V inv = vset(f32_recip(lrow[i - r0]));
         float *orow = o + i * dv;
         int64_t c0 = 0;
