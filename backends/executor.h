@@ -61,6 +61,9 @@ executor *cpu_executor_create(void);
  * cores. 0, or -1 with a reason (a level this CPU or build lacks). */
 int cpu_executor_configure(executor *ex, int level, int threads, char *err, size_t errlen);
 int cpu_executor_level(const executor *ex);
+/* Ops whose input plus output bytes reach this write their output with streaming stores
+ * (around the caches); default: the last-level cache size. Tests lower it to reach that path. */
+void cpu_executor_set_stream_bytes(executor *ex, uint64_t bytes);
 int cpu_executor_threads(const executor *ex);
 void cpu_executor_destroy(executor *ex);
 

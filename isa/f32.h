@@ -114,6 +114,15 @@ float f32_div(float a, float b);
 float f32_recip(float b);
 float f32_exp(float x);
 
+/* exp's constants (docs/ops.md 1.2), shared by the reference and the SIMD kernels. */
+#define F32_EXP_XLO_BITS 0xC2AEB766u     /* x below this (-87.3582) gives +0: n < -2016 */
+#define F32_EXP_SHIFTER 12582912.0f      /* 1.5 * 2^23: fma(x, c, shifter) - shifter rounds x*c */
+#define F32_EXP_L16_BITS 0x41B8AA3Bu     /* 16 * log2(e) */
+#define F32_EXP_LN2_HI16_BITS 0x3D318000u /* 0.693359375 / 16: n * it is exact */
+#define F32_EXP_LN2_LO16_BITS 0xB75E8083u /* (ln 2 - 0.693359375) / 16 */
+#define F32_EXP_P3_BITS 0x3E2AAAABu      /* 1/6 */
+extern const uint32_t f32_exp_table[16]; /* 2^(j/16) rounded to nearest, j = 0..15 */
+
 /* Row reductions: 32 strided partials, partial p taking x[p], x[p+32], ... in order from its
  * start value, then folded pairwise: p[i] op= p[i+w] for w = 16, 8, 4, 2, 1. */
 #define F32_PARTIALS 32

@@ -147,9 +147,9 @@ static inline void kd_fill(kd_rng *r, float *x, int64_t n, int mode)
 }
 
 /* Softmax rows of a chosen kind (0..KD_ROW_KINDS-1). */
-#define KD_ROW_KINDS 13
-static const char *const kd_row_names[KD_ROW_KINDS] = {"normal", "wide",  "all -inf", "+inf",     "nan",   "equal", "huge",
-                                                      "mixed",  "subn",  "-inf+few", "underflow", "int", "sparse"};
+#define KD_ROW_KINDS 14
+static const char *const kd_row_names[KD_ROW_KINDS] = {"normal", "wide",  "all -inf",  "+inf", "nan",    "equal",   "huge",
+                                                      "mixed",  "subn",  "-inf+few", "underflow", "int", "sparse", "exp edge"};
 
 static inline void kd_softmax_row(kd_rng *r, float *x, int64_t n, int kind)
 {
@@ -183,6 +183,11 @@ static inline void kd_softmax_row(kd_rng *r, float *x, int64_t n, int kind)
         break;
     case 10: /* one 0, the rest 80..110 below it: exp results subnormal (flushed) or just normal */
         for (int64_t i = 0; i < n; i++) x[i] = -80.0f - 30.0f * (float)(kd_u32(r) >> 8) / 16777216.0f;
+        x[kd_below(r, (uint32_t)n)] = 0.0f;
+        break;
+    case 13: /* one 0; the rest within a few ulps of exp's +0 threshold (XLO) or of ln(FLT_MIN) */
+        for (int64_t i = 0; i < n; i++)
+            x[i] = f32_from((kd_below(r, 2) ? F32_EXP_XLO_BITS : 0xC2AEAC50u /* -87.3365 */) + kd_below(r, 9) - 4u);
         x[kd_below(r, (uint32_t)n)] = 0.0f;
         break;
     case 11: kd_fill(r, x, n, KD_INT); break;
@@ -464,6 +469,9 @@ static inline int kd_ctx_init(kd_ctx *ctx, const char *who)
         ctx->ex[t] = cpu_executor_create();
         char err[256];
         if (!ctx->ex[t] || cpu_executor_configure(ctx->ex[t], SIMD_SCALAR, kd_threads[t], err, sizeof err)) return -1;
+        /* The streaming-store path (outputs bigger than the caches) on the 2- and 7-thread runs,
+         * whatever the size; the cached path on the 1-thread run. */
+        cpu_executor_set_stream_bytes(ctx->ex[t], t ? 0 : UINT64_MAX);
     }
     static int announced;
     for (int l = 0; l < SIMD_LEVELS; l++) {

@@ -165,7 +165,12 @@ static void test_softmax_items(void **state)
     begin();
     kd_rng r = {202};
     int64_t many[2] = {3900, 17}, long_rows[2] = {2, 70001}, mid[3] = {3, 129, 257}, no_rows[2] = {0, 5}, empty_rows[3] = {2, 3, 0};
+    int64_t tmp_longest[2] = {5, SOFTMAX_TMP_ROW}, tmp_past[2] = {3, SOFTMAX_TMP_ROW + 1}; /* the kernel's two paths */
     kd_case c;
+    kd_softmax(&c, &r, 2, tmp_longest, -1, 0);
+    check(&c);
+    kd_softmax(&c, &r, 2, tmp_past, -1, 1);
+    check(&c);
     kd_softmax(&c, &r, 2, many, -1, 0);
     check(&c);
     kd_softmax(&c, &r, 2, no_rows, -1, 0); /* empty results: nothing written */
@@ -190,6 +195,55 @@ static void test_softmax_random(void **state)
         check(&c);
     }
     finish("SOFTMAX, random shapes");
+}
+
+/* Every level's vector exp against f32_exp (docs/ops.md 1.2) on the arguments SOFTMAX and
+ * ATTENTION give it: every 251st non-positive float (1021st under ASan), both sides of XLO and of ln(FLT_MIN) ulp by
+ * ulp, and the specials (-0, subnormals, -inf, NaNs). */
+/* Runs level l's exp over x[0..n) and counts (and prints a few) differences from f32_exp. */
+static int exp_mismatches(const cpu_kernels *k, int l, const float *x, float *got, int64_t n, int reported)
+{
+    fpenv env = fpenv_enter((simd_level)l);
+    k->exp_nonpos(x, got, n);
+    fpenv_leave((simd_level)l, env);
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t want = f32_bits(f32_exp(x[i]));
+        if (f32_bits(got[i]) != want && reported + bad++ < 10)
+            print_message("%s: exp(%08x) = %08x, reference %08x\n", simd_name((simd_level)l), f32_bits(x[i]), f32_bits(got[i]),
+                          want);
+    }
+    return bad;
+}
+
+static void test_exp_kernels(void **state)
+{
+    (void)state;
+    enum { BATCH = 1 << 15, STEP = KD_SANITIZED ? 1021 : 251 };
+    static float x[BATCH], got[BATCH], edge[300];
+    int64_t ne = 0;
+    static const uint32_t specials[] = {0x00000000u, 0x80000000u, 0x80000001u, 0x807FFFFFu, 0x00400000u, 0xFF800000u,
+                                        0x7FC00000u, 0xFFC00000u, 0x7F800001u, 0xFFFFFFFFu, 0xC2B20000u, 0xC2D00000u};
+    for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++) edge[ne++] = f32_from(specials[i]);
+    for (int d = -64; d <= 64; d++) {
+        edge[ne++] = f32_from(F32_EXP_XLO_BITS + (uint32_t)d);
+        edge[ne++] = f32_from(0xC2AEAC4Fu + (uint32_t)d); /* ln(FLT_MIN) */
+    }
+    int bad = 0, levels = 0;
+    for (int l = 0; l < SIMD_LEVELS; l++) {
+        const cpu_kernels *k = cpu_kernels_for((simd_level)l);
+        if (!k || !cpu_detect()->has[l]) continue;
+        levels++;
+        bad += exp_mismatches(k, l, edge, got, ne, bad);
+        uint64_t v = 0x80000000u;
+        while (v <= 0xFF800000u) {
+            int64_t m = 0;
+            for (; m < BATCH && v <= 0xFF800000u; v += STEP) x[m++] = f32_from((uint32_t)v);
+            bad += exp_mismatches(k, l, x, got, m, bad);
+        }
+    }
+    assert_true(levels >= 1);
+    assert_int_equal(bad, 0);
 }
 
 /* ---------------------------------------------------------------- RELU */
@@ -1083,6 +1137,7 @@ int main(void)
         cmocka_unit_test(test_softmax_row_kinds),
         cmocka_unit_test(test_softmax_items),
         cmocka_unit_test(test_softmax_random),
+        cmocka_unit_test(test_exp_kernels),
         cmocka_unit_test(test_relu),
         cmocka_unit_test(test_elementwise_shapes),
         cmocka_unit_test(test_elementwise_random),

@@ -13,6 +13,7 @@ typedef struct {
     simd_level level;
     const cpu_kernels *k;
     int threads;
+    uint64_t stream_bytes; /* cpu_executor_set_stream_bytes */
     cpu_pool *pool;
     /* Scratch kept between ops (grown on demand): packed B, and per worker a packed A block
      * plus an edge tile, or attention's transposed keys. */

@@ -142,6 +142,8 @@ executor *cpu_executor_create(void)
     if (!ce) return NULL;
     ce->ex = cpu_vtable;
     ce->ex.state = ce;
+    /* Unknown cache: 32 MiB, a large L3. */
+    ce->stream_bytes = cpu_detect()->l3 ? cpu_detect()->l3 : (uint64_t)32 << 20;
     if (cpu_executor_configure(&ce->ex, -1, 0, NULL, 0)) {
         free(ce);
         return NULL;
@@ -176,6 +178,8 @@ int cpu_executor_configure(executor *ex, int level, int threads, char *err, size
     ce->k = k;
     return 0;
 }
+
+void cpu_executor_set_stream_bytes(executor *ex, uint64_t bytes) { ((cpu_exec *)ex)->stream_bytes = bytes; }
 
 int cpu_executor_level(const executor *ex) { return (int)((const cpu_exec *)ex)->level; }
 int cpu_executor_threads(const executor *ex) { return ((const cpu_exec *)ex)->threads; }

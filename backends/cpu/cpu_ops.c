@@ -17,24 +17,32 @@ typedef struct {
     const float *in;
     float *out;
     int64_t rows, n, per_item;
+    float **tmp; /* SOFTMAX: per worker scratch for two rows, or NULL */
+    int stream;  /* SOFTMAX: write around the caches */
 } rows_job;
 
 static void softmax_item(void *arg, int64_t item, int worker)
 {
-    (void)worker;
     rows_job *j = arg;
     int64_t r0 = item * j->per_item, r = j->rows - r0 < j->per_item ? j->rows - r0 : j->per_item;
-    j->k->softmax_rows(j->in + r0 * j->n, j->out + r0 * j->n, r, j->n);
+    j->k->softmax_rows(j->in + r0 * j->n, j->out + r0 * j->n, r, j->n, j->tmp ? j->tmp[worker] : NULL, j->stream);
 }
 
 int cpu_softmax(cpu_exec *ce, const exec_op *op, char *err, size_t errlen)
 {
-    (void)err;
-    (void)errlen;
     const exec_tensor *a = &op->in[0];
     int64_t n = a->dims[a->rank - 1];
-    rows_job j = {ce->k, a->data, op->out.data, a->count / n, n, 0};
+    rows_job j = {ce->k, a->data, op->out.data, a->count / n, n, 0, NULL, 0};
     j.per_item = n >= ITEM_ELEMENTS ? 1 : ITEM_ELEMENTS / n;
+    if (n <= SOFTMAX_TMP_ROW) {
+        if (cpu_scratch(ce, 0, 2 * SOFTMAX_TMP_ROW)) {
+            snprintf(err, errlen, "out of host memory for SOFTMAX scratch");
+            return -1;
+        }
+        j.tmp = ce->wbuf;
+        /* An output that cannot stay in the caches beside its input goes around them. */
+        j.stream = (uint64_t)a->count * 2 * sizeof(float) >= ce->stream_bytes;
+    }
     cpu_parallel(ce, div_up(j.rows, j.per_item), softmax_item, &j);
     return 0;
 }
@@ -52,7 +60,7 @@ int cpu_relu(cpu_exec *ce, const exec_op *op, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    rows_job j = {ce->k, op->in[0].data, op->out.data, 1, op->in[0].count, 0};
+    rows_job j = {ce->k, op->in[0].data, op->out.data, 1, op->in[0].count, 0, NULL, 0};
     cpu_parallel(ce, div_up(j.n, ITEM_ELEMENTS), relu_item, &j);
     return 0;
 }

@@ -41,8 +41,11 @@ typedef struct cpu_kernels {
      * element (i, k) at a[i*ars + k*acs] and the packed panel b[kc][nr]; canonicalised when last. */
     void (*gemm_micro)(int64_t kc, const float *a, int64_t ars, int64_t acs, const float *b, float *c, int64_t ldc,
                        int first, int last);
-    /* Softmax of `rows` rows of length n; in == out allowed. */
-    void (*softmax_rows)(const float *in, float *out, int64_t rows, int64_t n);
+    /* Softmax of `rows` rows of length n; in == out allowed. tmp: NULL, or scratch for two
+     * rows (2n floats; n <= SOFTMAX_TMP_ROW), which lets the kernel overlap the rows' loads and
+     * stores with its arithmetic; stream (with tmp): write the output with streaming stores,
+     * for outputs too big to stay in the caches (levels that have them). */
+    void (*softmax_rows)(const float *in, float *out, int64_t rows, int64_t n, float *tmp, int stream);
     void (*relu)(const float *in, float *out, int64_t count);
     /* out[i] = a[i*sa] op b[i*sb] for i < n; sa and sb are 0 or 1; out may be a or b. */
     void (*binary)(int op, const float *a, int64_t sa, const float *b, int64_t sb, float *out, int64_t n);
@@ -53,7 +56,12 @@ typedef struct cpu_kernels {
     /* Query rows [r0, r1) of one head; scratch holds attn_scratch_floats(shape) floats. */
     void (*attention_rows)(const attn_shape *s, const float *q, const float *k, const float *v, float *o, int64_t r0,
                            int64_t r1, float *scratch);
+    /* For tests: y[i] = exp(x[i]) (docs/ops.md 1.2) for x[i] <= 0 or NaN, as SOFTMAX and
+     * ATTENTION compute it. */
+    void (*exp_nonpos)(const float *x, float *y, int64_t n);
 } cpu_kernels;
+
+#define SOFTMAX_TMP_ROW 4096 /* longest row softmax_rows takes tmp for: two rows, 32 KiB, stay in L1 */
 
 /* The table for a level, or NULL when this build has no kernels for it (e.g. AVX-512 on an
  * AArch64 build). The scalar table is always there. */

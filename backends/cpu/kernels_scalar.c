@@ -21,5 +21,18 @@ static void scalar_attention_rows(const attn_shape *s, const float *q, const flo
     ref_attention_rows(s, q, k, v, o, r0, r1);
 }
 
+static void scalar_softmax_rows(const float *in, float *out, int64_t rows, int64_t n, float *tmp, int stream)
+{
+    (void)tmp;
+    (void)stream;
+    ref_softmax(in, out, rows, n);
+}
+
+static void scalar_exp_nonpos(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = f32_exp(x[i]);
+}
+
 /* gemm_micro NULL: the MATMUL driver then runs ref_matmul on row blocks. */
-const cpu_kernels cpu_kernels_scalar = {SIMD_SCALAR, 0, 0, NULL, ref_softmax, ref_relu, scalar_binary, 0, NULL, scalar_attention_rows};
+const cpu_kernels cpu_kernels_scalar = {SIMD_SCALAR,          0,    0, NULL, scalar_softmax_rows, ref_relu, scalar_binary,
+                                        0, NULL, scalar_attention_rows, scalar_exp_nonpos};

@@ -38,7 +38,7 @@ uint64_t cpu_neon_fallbacks(int kind);
 uint64_t cpu_neon_fallbacks(int kind) { return kind >= 0 && kind < 4 ? __atomic_load_n(&fallbacks[kind], __ATOMIC_RELAXED) : 0; }
 
 /* f32_exp's bits through the vector exp, which never raises underflow (KEXP1, v_neon.h). */
-static float neon_exp1(float x) { return f32_canon(vgetq_lane_f32(vexp(vdupq_n_f32(x)), 0)); }
+static float neon_exp1(float x) { return f32_canon(vgetq_lane_f32(vexp_nonpos(vdupq_n_f32(x)), 0)); }
 
 /* ---- the units of work, each a call that is not inlined ---- */
 __attribute__((noinline)) static void gemm_unit(int64_t kc, const float *a, int64_t ars, int64_t acs, const float *b,
@@ -47,7 +47,9 @@ __attribute__((noinline)) static void gemm_unit(int64_t kc, const float *a, int6
     gemm_micro(kc, a, ars, acs, b, c, ldc, first, last);
 }
 
-__attribute__((noinline)) static void softmax_unit(const float *x, float *y, int64_t n) { softmax_rows(x, y, 1, n); }
+__attribute__((noinline)) static void softmax_unit(const float *x, float *y, int64_t n) { softmax_rows(x, y, 1, n, NULL, 0); }
+
+__attribute__((noinline)) static void exp_unit(const float *x, float *y, int64_t n) { exp_nonpos(x, y, n); }
 
 __attribute__((noinline)) static void mul_unit(const float *a, int64_t sa, const float *b, int64_t sb, float *out,
                                                int64_t n)
@@ -86,8 +88,10 @@ static void neon_gemm_micro(int64_t kc, const float *a, int64_t ars, int64_t acs
 /* ---- SOFTMAX: row by row; an in-place row is copied first. ---- */
 #define ROW_ON_STACK 2048
 
-static void neon_softmax_rows(const float *in, float *out, int64_t rows, int64_t n)
+static void neon_softmax_rows(const float *in, float *out, int64_t rows, int64_t n, float *tmp, int stream)
 {
+    (void)tmp; /* row by row, for the UFC check: no overlap between rows, no streaming stores */
+    (void)stream;
     float stack[ROW_ON_STACK], *keep = NULL;
     if (in == out) {
         keep = n <= ROW_ON_STACK ? stack : malloc((size_t)n * sizeof(float));
@@ -158,10 +162,26 @@ static void neon_attention_rows(const attn_shape *s, const float *q, const float
     fz_restore(fpcr);
 }
 
+/* ---- exp (for tests): in runs of EXP_RUN; y is not x. ---- */
+#define EXP_RUN 1024
+
+static void neon_exp_nonpos(const float *x, float *y, int64_t n)
+{
+    for (int64_t i0 = 0; i0 < n; i0 += EXP_RUN) {
+        int64_t len = n - i0 < EXP_RUN ? n - i0 : EXP_RUN;
+        ufc_clear();
+        exp_unit(x + i0, y + i0, len);
+        if (!ufc_raised()) continue;
+        uint64_t fpcr = fz_off();
+        for (int64_t i = 0; i < len; i++) y[i0 + i] = f32_exp(x[i0 + i]);
+        fz_restore(fpcr);
+    }
+}
+
 /* RELU and TRANSPOSE only compare, mask and move bits: nothing to flush, the template's
  * kernels as they are. */
-const cpu_kernels cpu_kernels_neon = {SIMD_NEON,   GEMM_MR, NR, neon_gemm_micro, neon_softmax_rows, relu, neon_binary,
-                                      VW, transpose_tile32, neon_attention_rows};
+const cpu_kernels cpu_kernels_neon = {SIMD_NEON,         GEMM_MR, NR, neon_gemm_micro, neon_softmax_rows, relu, neon_binary, VW,
+                                      transpose_tile32, neon_attention_rows, neon_exp_nonpos};
 #else
 typedef int simd_neon_not_on_this_architecture;
 #endif

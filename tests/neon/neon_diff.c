@@ -586,6 +586,29 @@ int main(void)
            (unsigned long long)(per2[2] - per[2]), (unsigned long long)(per2[3] - per[3]));
     result(fb_normal == 0, "no fallback on random normal data (%llu)", (unsigned long long)fb_normal);
 
+    /* exp as SOFTMAX and ATTENTION run it (x <= 0 or NaN): every 4099th such float, and each
+     * float within 300 ulps of XLO and of ln(FLT_MIN), where results are flushed or near FLT_MIN. */
+    {
+        enum { EXP_BATCH = 4096 };
+        static float ex[EXP_BATCH], ey[EXP_BATCH];
+        long bad = 0, total = 0;
+        uint64_t v = 0x80000000u;
+        int edge = 0;
+        while (v <= 0xFF800000u || edge < 2) {
+            int m = 0;
+            if (v <= 0xFF800000u)
+                for (; m < EXP_BATCH && v <= 0xFF800000u; v += 4099) ex[m++] = f32_from((uint32_t)v);
+            else
+                for (uint32_t c = edge++ ? 0xC2AEAC4Fu : F32_EXP_XLO_BITS, d = 0; d < 601; d++) ex[m++] = f32_from(c - 300 + d);
+            fpenv env = fpenv_enter(SIMD_NEON); /* the kernels' FZ; the reference runs without it */
+            cpu_kernels_neon.exp_nonpos(ex, ey, m);
+            fpenv_leave(SIMD_NEON, env);
+            for (int i = 0; i < m; i++) bad += f32_bits(ey[i]) != f32_bits(f32_exp(ex[i]));
+            total += m;
+        }
+        result(bad == 0, "exp kernel equals f32_exp on %ld arguments (%ld differ)", total, bad);
+    }
+
     /* MATMUL: edge values, and products at the FTZ boundary. */
     for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) {
         t_matmul(mm[i][0], mm[i][1], mm[i][2], D_EDGE, D_EDGE);

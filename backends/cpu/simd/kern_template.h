@@ -48,25 +48,32 @@ static void gemm_micro(int64_t kc, const float *a, int64_t ars, int64_t acs, con
         for (int j = 0; j < GEMM_NV; j++) vstore(c + i * ldc + j * VW, last ? vcanon(acc[i][j]) : acc[i][j]);
 }
 
-/* ---- exp (docs/ops.md 1.2), lane by lane; NaN lanes give some NaN (callers canonicalise). ---- */
-static inline V vexp(V x)
+/* ---- exp (docs/ops.md 1.2) for x <= 0 or NaN, lane by lane: the only arguments SOFTMAX and
+ * ATTENTION have (x - max). There k <= 0, so the definition's x > 89 and k = 128 cases never
+ * arise. NaN lanes give some NaN (callers canonicalise). ---- */
+#ifndef VEXP_ARG
+#define VEXP_ARG(x) (x) /* what the lanes below XLO compute from (they end as +0 either way) */
+#endif
+static inline V vexp_nonpos(V x)
 {
-    x = vclamp_lo(x, vset(-104.0f));
-    x = vclamp_hi(x, vset(89.0f));
-    V shifter = vset(12582912.0f);
-    V t = vfma(x, vset(1.44269502162933349609f), shifter);
+    V xa = VEXP_ARG(x), shifter = vset(F32_EXP_SHIFTER);
+    V t = vfma(xa, vbits(F32_EXP_L16_BITS), shifter);
     V n = vsub(t, shifter);
-    V r = vfnma(n, vset(0.693359375f), x);
-    r = vfnma(n, vset(-2.12194440e-4f), r);
-    V p = vset(1.9875691500e-4f);
-    p = vfma(p, r, vset(1.3981999507e-3f));
-    p = vfma(p, r, vset(8.3334519073e-3f));
-    p = vfma(p, r, vset(4.1665795894e-2f));
-    p = vfma(p, r, vset(1.6666665459e-1f));
-    p = vfma(p, r, vset(5.0000001201e-1f));
-    V y = vfma(p, vmul(r, r), r);
-    y = vadd(y, vset(1.0f));
-    return vscale_pow2(y, n);
+    V r = vfnma(n, vbits(F32_EXP_LN2_HI16_BITS), xa);
+    r = vfnma(n, vbits(F32_EXP_LN2_LO16_BITS), r);
+    V p = vfma(vbits(F32_EXP_P3_BITS), r, vset(0.5f));
+    p = vfma(p, r, vset(1.0f));
+    V q = vmul(p, r);
+    V sc = vexp_scale(t);
+    return vzero_below(vfma(sc, q, sc), x, vbits(F32_EXP_XLO_BITS));
+}
+
+/* For tests: y[i] = exp(x[i]) for x[i] <= 0 or NaN, canonicalised. */
+static void exp_nonpos(const float *x, float *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) vstore(y + i, vcanon(vexp_nonpos(vload(x + i))));
+    if (i < n) vstore_n(y + i, vcanon(vexp_nonpos(vload_n(x + i, (int)(n - i), 0.0f))), (int)(n - i));
 }
 
 /* ---- row reductions (1.3) ---- */
@@ -141,39 +148,115 @@ static float row_max(const float *x, int64_t n)
     return r;
 }
 
-/* ---- SOFTMAX: max; then e_i = exp(x_i - m), stored and summed into the 32 partials in the
- * same pass (element i goes to partial i % 32, in increasing i, as row_sum would); then y. ---- */
-static void softmax_rows(const float *in, float *out, int64_t rows, int64_t n)
+/* ---- SOFTMAX (docs/ops.md): per row, m = max; e_i = exp(x_i - m), stored and summed into
+ * the 32 partials in the same pass (element i to partial i % 32, in increasing i, as row_sum
+ * would); then y_i = e_i * (1/s). With scratch for two rows of e, the passes over memory are
+ * spread over the arithmetic: while row r's exps are computed, the next row's max is taken
+ * (its loads) and row r-1's y is written (its stores). ---- */
+
+/* The max of a row from the hardware max (m0, m1 over all its elements): it can differ from
+ * the model's max only in which zero or flushed subnormal wins, which matters only when the
+ * result is zero or subnormal; then the row is taken again the exact way. A NaN in the row may
+ * or may not come out, and either way the row's sum is NaN, which makes every y NaN, as the
+ * definition has it. */
+static float finish_max(V m0, V m1, const float *x, int64_t n)
 {
+    float r = vtree_max_hw(vmax_hw(m0, m1));
+    return (f32_bits(r) & 0x7FFFFFFFu) < F32_MIN_BITS ? row_max_model(x, n) : r;
+}
+
+static float row_max_hw(const float *x, int64_t n)
+{
+    V m0 = vset(-INFINITY), m1 = m0;
+    int64_t i = 0;
+    for (; i + 2 * VW <= n; i += 2 * VW) {
+        m0 = vmax_hw(m0, vload(x + i));
+        m1 = vmax_hw(m1, vload(x + i + VW));
+    }
+    for (; i < n; i += VW) m0 = vmax_hw(m0, vload_n(x + i, n - i < VW ? (int)(n - i) : VW, -INFINITY));
+    return finish_max(m0, m1, x, n);
+}
+
+/* y[i..n) = e[i..n) * inv; streamed (around the caches) when asked, y + i then being aligned
+ * to a vector. The row's sum was finite, so no NaN can appear. */
+static void scale_span(const float *e, float *y, int64_t i, int64_t n, V inv, int stream)
+{
+    if (stream)
+        for (; i + VW <= n; i += VW) vstream(y + i, vmul(vload(e + i), inv));
+    for (; i + VW <= n; i += VW) vstore(y + i, vmul(vload(e + i), inv));
+    if (i < n) vstore_n(y + i, vmul(vload_n(e + i, (int)(n - i), 0.0f), inv), (int)(n - i));
+}
+
+/* tmp: NULL (e is kept in y), or 2n floats; stream: write y with streaming stores where it is
+ * aligned (needs tmp: y is never read back). */
+static void softmax_rows(const float *in, float *out, int64_t rows, int64_t n, float *tmp, int stream)
+{
+    if (rows <= 0 || n <= 0) return;
+    float m = row_max_hw(in, n);
+    const float *pe = NULL; /* the previous row's exps, to be scaled into py during this row */
+    float *py = NULL;
+    V pinv = vzero();
+    int pstream = 0;
     for (int64_t row = 0; row < rows; row++) {
         const float *x = in + row * n;
-        float *y = out + row * n;
-        V m = vset(row_max(x, n)), P[NP];
+        const float *next = row + 1 < rows ? x + n : x; /* the last row takes its own max again */
+        float *y = out + row * n, *e = tmp ? tmp + (row & 1) * n : y;
+        V mv = vset(m), P[NP], m0 = vset(-INFINITY), m1 = m0;
         for (int r = 0; r < NP; r++) P[r] = vzero();
         int64_t i = 0;
-        for (; i + F32_PARTIALS <= n; i += F32_PARTIALS)
+        for (; i + F32_PARTIALS <= n; i += F32_PARTIALS) {
 #pragma GCC unroll 8
             for (int r = 0; r < NP; r++) {
-                V e = vexp(vsub(vload(x + i + r * VW), m));
-                vstore(y + i + r * VW, e);
-                P[r] = vadd(P[r], e);
+                if (r & 1)
+                    m1 = vmax_hw(m1, vload(next + i + r * VW));
+                else
+                    m0 = vmax_hw(m0, vload(next + i + r * VW));
+                V ev = vexp_nonpos(vsub(vload(x + i + r * VW), mv));
+                vstore(e + i + r * VW, ev);
+                P[r] = vadd(P[r], ev);
             }
-        for (int r = 0; r < NP && i + r * VW < n; r++) {
+            if (pe)
+#pragma GCC unroll 8
+                for (int r = 0; r < NP; r++) {
+                    V v = vmul(vload(pe + i + r * VW), pinv);
+                    if (pstream)
+                        vstream(py + i + r * VW, v);
+                    else
+                        vstore(py + i + r * VW, v);
+                }
+        }
+        if (pe) scale_span(pe, py, i, n, pinv, pstream);
+#pragma GCC unroll 8
+        for (int r = 0; r < NP; r++) { /* unrolled: P stays in registers */
             int64_t left = n - i - r * VW;
+            if (left <= 0) break;
             int cnt = left < VW ? (int)left : VW;
-            vstore_n(y + i + r * VW, vexp(vsub(vload_n(x + i + r * VW, cnt, 0.0f), m)), cnt);
-            P[r] = vadd(P[r], vload_n(y + i + r * VW, cnt, 0.0f)); /* +0 past the end: exact */
+            m0 = vmax_hw(m0, vload_n(next + i + r * VW, cnt, -INFINITY));
+            V ev = vexp_nonpos(vsub(vload_n(x + i + r * VW, cnt, 0.0f), mv));
+            vstore_n(e + i + r * VW, ev, cnt);
+            P[r] = vadd(P[r], vload_n(e + i + r * VW, cnt, 0.0f)); /* +0 past the end: exact */
         }
+        m = finish_max(m0, m1, next, n);
         float sum = fold_partials(P);
-        V inv = vset(f32_recip(sum));
-        /* With a finite nonzero sum every e_i is finite and inv is finite: no NaN can appear. */
-        int clean = (f32_bits(sum) & 0x7FFFFFFFu) < F32_EXP && sum != 0.0f;
-        for (i = 0; i + VW <= n; i += VW) {
-            V r = vmul(vload(y + i), inv);
-            vstore(y + i, clean ? r : vcanon(r));
+        pe = NULL;
+        if (f32_isnan(sum)) { /* then every y is NaN (1/sum is) */
+            for (i = 0; i < n; i++) y[i] = f32_from(F32_CANON_NAN);
+            continue;
         }
-        if (i < n) vstore_n(y + i, vcanon(vmul(vload_n(y + i, (int)(n - i), 0.0f), inv)), (int)(n - i));
+        /* sum is in [1, n] (the max contributes exactly 1): the hardware quotient is the
+         * correctly rounded one, which docs/ops.md 1.1's recip is. */
+        V inv = vset(1.0f / sum);
+        if (!tmp) {
+            scale_span(y, y, 0, n, inv, 0);
+            continue;
+        }
+        pe = e;
+        py = y;
+        pinv = inv;
+        pstream = stream && (uintptr_t)y % (VW * sizeof(float)) == 0;
     }
+    if (pe) scale_span(pe, py, 0, n, pinv, pstream);
+    if (stream && tmp) vstream_fence();
 }
 
 /* ---- RELU ---- */
@@ -360,7 +443,7 @@ static void attention_rows(const attn_shape *s, const float *q, const float *k, 
                 for (int x = 0; x < KV; x++) {
                     int64_t left = nb - x * VW;
                     int cnt = left <= 0 ? 0 : left < VW ? (int)left : VW;
-                    V e = vexp(vsub(vload(p + x * VW), mn));
+                    V e = vexp_nonpos(vsub(vload(p + x * VW), mn));
                     vstore(p + x * VW, vzero());
                     vstore_n(p + x * VW, e, cnt); /* past the visible keys: +0 */
                 }
@@ -385,5 +468,5 @@ static void attention_rows(const attn_shape *s, const float *q, const float *k, 
     }
 }
 
-const cpu_kernels KSUFFIX(cpu_kernels) = {KLEVEL,  GEMM_MR,        NR, gemm_micro, softmax_rows, relu, binary,
-                                          VW,      transpose_tile32, attention_rows};
+const cpu_kernels KSUFFIX(cpu_kernels) = {KLEVEL, GEMM_MR, NR, gemm_micro, softmax_rows, relu, binary, VW, transpose_tile32,
+                                          attention_rows, exp_nonpos};

@@ -1,4 +1,6 @@
 /* AVX2+FMA vectors for kern_template.h: 8 lanes. */
+#include "../../../isa/f32.h"
+
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -51,15 +53,26 @@ static inline V vmax_model(V a, V b)
     return vsel(_mm256_cmp_ps(a, b, _CMP_UNORD_Q), vbits(0x7FC00000u), r);
 }
 static inline V vdaz(V x) { return _mm256_mul_ps(x, vset(1.0f)); }
-static inline V vscale_pow2(V y, V n)
+/* exp's scale s = 2^(j/16) * 2^k from t = 1.5*2^23 + n (v_avx512.h says how): two 8-entry
+ * vpermps (j's low 3 bits) and bit 3 of j, shifted to the sign, picks the half. */
+static inline V vexp_scale(V t)
 {
-    VI k = _mm256_cvttps_epi32(n);
-    VI k1 = _mm256_srai_epi32(k, 1);
-    VI k2 = _mm256_sub_epi32(k, k1);
-    VI bias = _mm256_set1_epi32(127);
-    V p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, bias), 23));
-    V p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, bias), 23));
-    return _mm256_mul_ps(_mm256_mul_ps(y, p1), p2);
+    VI tb = _mm256_castps_si256(t);
+    const float *tab = (const float *)f32_exp_table;
+    V lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(tab), tb), hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(tab + 8), tb);
+    V s = _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(tb, 28)));
+    VI k = _mm256_and_si256(_mm256_slli_epi32(tb, 19), _mm256_set1_epi32((int)0xFF800000u));
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(s), k));
+}
+static inline V vzero_below(V y, V x, V lim) { return _mm256_andnot_ps(_mm256_cmp_ps(x, lim, _CMP_LT_OQ), y); }
+static inline void vstream(float *p, V v) { _mm256_stream_ps(p, v); }
+static inline void vstream_fence(void) { _mm_sfence(); }
+static inline float vtree_max_hw(V x)
+{
+    __m128 q = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    q = _mm_max_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_max_ss(q, _mm_shuffle_ps(q, q, 1));
+    return _mm_cvtss_f32(q);
 }
 static inline float vtree_sum(V x)
 {

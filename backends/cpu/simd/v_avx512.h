@@ -1,5 +1,7 @@
 /* AVX-512 vectors for kern_template.h: 16 lanes; masks for tails. Under MXCSR DAZ|FTZ these
  * instructions are the f32 model (tests/test_f32.c shows it for add/sub/mul/fma). */
+#include "../../../isa/f32.h"
+
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -58,9 +60,31 @@ static inline V vmax_model(V a, V b)
 }
 /* daz(x): x * 1 under DAZ (exact for every other x; NaN stays NaN). */
 static inline V vdaz(V x) { return _mm512_mul_ps(x, vset(1.0f)); }
-/* mul(mul(y, 2^k1), 2^k2) for exp, n = k holding integers in [-150, 129]: the first product
- * is exact, so this is y * 2^k rounded once, which vscalefps computes directly (with FTZ). */
-static inline V vscale_pow2(V y, V n) { return _mm512_scalef_ps(y, n); }
+/* exp's scale s = 2^(j/16) * 2^k (docs/ops.md 1.2) from t = 1.5*2^23 + n, j = n mod 16,
+ * k = floor(n/16), by bits: vpermps takes j from t's low 4 bits, and t << 19 masked to the
+ * exponent field is k << 23 (mod 2^32), added to the table entry's exponent. */
+static inline V vexp_scale(V t)
+{
+    __m512i tb = _mm512_castps_si512(t);
+    __m512i s = _mm512_castps_si512(_mm512_permutexvar_ps(tb, _mm512_loadu_ps((const float *)f32_exp_table)));
+    __m512i k = _mm512_and_si512(_mm512_slli_epi32(tb, 19), _mm512_set1_epi32((int)0xFF800000u));
+    return _mm512_castsi512_ps(_mm512_add_epi32(s, k));
+}
+/* y, with +0 in the lanes where x < lim (NaN lanes keep y). */
+static inline V vzero_below(V y, V x, V lim) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, lim, _CMP_NLT_UQ), y); }
+/* Stores that bypass the caches (p aligned to the vector), and the fence that orders them
+ * before whatever the caller does next. */
+static inline void vstream(float *p, V v) { _mm512_stream_ps(p, v); }
+static inline void vstream_fence(void) { _mm_sfence(); }
+/* The hardware max of the lanes (NaN and zeros as vmaxps has them: the caller checks). */
+static inline float vtree_max_hw(V x)
+{
+    __m256 h = _mm256_max_ps(_mm512_castps512_ps256(x), _mm512_extractf32x8_ps(x, 1));
+    __m128 q = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    q = _mm_max_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_max_ss(q, _mm_shuffle_ps(q, q, 1));
+    return _mm_cvtss_f32(q);
+}
 /* Lane-wise fold for the 1.3 tree: lanes [0, w) += lanes [w, 2w), for w = VW/2 ... 1; lane 0. */
 static inline float vtree_sum(V x)
 {

@@ -28,10 +28,11 @@
  * FZ=1 too; they can only go wrong through a native op that flushed, which sets UFC and so is
  * caught by the same check.
  *
- * A fallback costs a scalar recomputation, so the template's exp avoids underflow altogether
- * (vscale_pow2 below) and the attention rescale factor uses it (KEXP1): softmax rows holding
- * -inf or far-below-max entries, and the first key block of every attention row (exp(-inf)),
- * would otherwise always fall back. TADD/TSUB need no check: a sum of DAZ'd operands that is
+ * A fallback costs a scalar recomputation, so the template's exp keeps the lanes it sends to +0
+ * from underflowing (VEXP_ARG below) and the attention rescale factor uses it (KEXP1): softmax
+ * rows holding -inf or far-below-max entries, and the first key block of every attention row
+ * (exp(-inf)), would otherwise always fall back. Only arguments in the last 0.03 below
+ * ln(FLT_MIN), whose results are near FLT_MIN, still underflow. TADD/TSUB need no check: a sum of DAZ'd operands that is
  * below FLT_MIN is exact, and both the model and FZ write it as the zero of its sign. RELU
  * only compares. On random normal data no unit falls back (neon_diff counts them).
  */
@@ -100,29 +101,29 @@ static inline V vmax_model(V a, V b)
 }
 static inline V vdaz(V x) { return vmulq_f32(x, vset(1.0f)); } /* FZ reads a subnormal as 0 */
 
-/* y * 2^n as the model's mul(mul(y, 2^k1), 2^k2) (k = n, k1 = floor(k/2), k2 = k - k1), for the
- * exp of kern_template.h: y in [0.7, 1.42], k in [-150, 129], or y NaN (then k = 0: FCVTZS
- * gives 0 for NaN). Without raising underflow, so that exp never makes its unit fall back:
- * lanes with k >= -100 end at >= 2^-101, far from FLT_MIN, and take the plain products; lanes
- * with k < -100 multiply by 2^(k2+32) instead, which gives t = the exact result times 2^32
- * rounded to 24 bits, a normal number (>= 2^-119); the model's result is then t * 2^-32 when
- * |t| >= 2^-94 (exact, >= FLT_MIN), else the zero of t's sign. No product here is ever below
- * FLT_MIN, so FZ never acts and UFC stays clear. */
-static inline V vscale_pow2(V y, V n)
+/* exp's scale s = 2^(j/16) * 2^k from t = 1.5*2^23 + n (v_avx512.h says how): the 64-byte
+ * table through TBL, byte b of lane l reading table byte 4j + b. */
+static inline V vexp_scale(V t)
 {
-    int32x4_t k = vcvtq_s32_f32(n);
-    int32x4_t k1 = vshrq_n_s32(k, 1);
-    int32x4_t k2 = vsubq_s32(k, k1);
-    VM tiny = vcltq_s32(k, vdupq_n_s32(-100));
-    k2 = vaddq_s32(k2, vreinterpretq_s32_u32(vandq_u32(tiny, vdupq_n_u32(32))));
-    int32x4_t bias = vdupq_n_s32(127);
-    V p1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(k1, bias), 23));
-    V p2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(k2, bias), 23));
-    V t = vmulq_f32(vmulq_f32(y, p1), p2);
-    VM keep = vorrq_u32(vmvnq_u32(tiny), vcageq_f32(t, vset(0x1p-94f)));
-    t = vsel(keep, t, vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(t), vdupq_n_u32(0x80000000u))));
-    return vmulq_f32(t, vsel(tiny, vset(0x1p-32f), vset(1.0f)));
+    uint32x4_t tb = vreinterpretq_u32_f32(t);
+    const uint8_t *tab = (const uint8_t *)f32_exp_table;
+    uint8x16x4_t tv = {{vld1q_u8(tab), vld1q_u8(tab + 16), vld1q_u8(tab + 32), vld1q_u8(tab + 48)}};
+    uint32x4_t idx = vmlaq_u32(vdupq_n_u32(0x03020100u), vandq_u32(tb, vdupq_n_u32(15u)), vdupq_n_u32(0x04040404u));
+    uint32x4_t sv = vreinterpretq_u32_u8(vqtbl4q_u8(tv, vreinterpretq_u8_u32(idx)));
+    uint32x4_t k = vandq_u32(vshlq_n_u32(tb, 19), vdupq_n_u32(0xFF800000u));
+    return vreinterpretq_f32_u32(vaddq_u32(sv, k));
 }
+static inline V vzero_below(V y, V x, V lim)
+{
+    return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(y), vcltq_f32(x, lim)));
+}
+/* The lanes exp sends to +0 (x below XLO) are computed from -80 instead, so that their
+ * discarded products cannot flush and raise UFC (which would make the unit fall back). */
+#define VEXP_ARG(x) vsel(vcltq_f32((x), vbits(F32_EXP_XLO_BITS)), vset(-80.0f), (x))
+/* No streaming stores here: the template's softmax then writes as usual. */
+static inline void vstream(float *p, V v) { vst1q_f32(p, v); }
+static inline void vstream_fence(void) {}
+static inline float vtree_max_hw(V x) { return vmaxvq_f32(x); }
 /* Lanes 0..3 folded as 1.3's tree: (l0 + l2) + (l1 + l3). */
 static inline float vtree_sum(V x)
 {

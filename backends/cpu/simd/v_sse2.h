@@ -3,6 +3,8 @@
  * the error; an even result with a nonzero error steps one ulp towards it), and rounding that
  * to float (cvtpd2ps, round-to-nearest, FTZ) is then the correctly rounded fused result:
  * 53 >= 24 + 2 bits make round-to-odd followed by rounding innocuous. */
+#include "../../../isa/f32.h"
+
 #include <emmintrin.h>
 #include <stdint.h>
 
@@ -87,15 +89,23 @@ static inline V vmax_model(V a, V b)
     r = vsel(_mm_cmpgt_ps(b, a), b, r);
     return vsel(_mm_cmpunord_ps(a, b), vbits(0x7FC00000u), r);
 }
-static inline V vscale_pow2(V y, V n)
+/* exp's scale s = 2^(j/16) * 2^k from t = 1.5*2^23 + n (v_avx512.h says how); SSE2 has no
+ * variable permute, so the table is read lane by lane. */
+static inline V vexp_scale(V t)
 {
-    VI k = _mm_cvttps_epi32(n);
-    VI k1 = _mm_srai_epi32(k, 1);
-    VI k2 = _mm_sub_epi32(k, k1);
-    VI bias = _mm_set1_epi32(127);
-    V p1 = _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(k1, bias), 23));
-    V p2 = _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(k2, bias), 23));
-    return _mm_mul_ps(_mm_mul_ps(y, p1), p2);
+    uint32_t tb[4], s[4];
+    _mm_storeu_si128((__m128i *)tb, _mm_castps_si128(t));
+    for (int i = 0; i < 4; i++) s[i] = f32_exp_table[tb[i] & 15u] + ((tb[i] << 19) & 0xFF800000u);
+    return _mm_castsi128_ps(_mm_loadu_si128((const __m128i *)s));
+}
+static inline V vzero_below(V y, V x, V lim) { return _mm_andnot_ps(_mm_cmplt_ps(x, lim), y); }
+static inline void vstream(float *p, V v) { _mm_stream_ps(p, v); }
+static inline void vstream_fence(void) { _mm_sfence(); }
+static inline float vtree_max_hw(V q)
+{
+    q = _mm_max_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_max_ss(q, _mm_shuffle_ps(q, q, 1));
+    return _mm_cvtss_f32(q);
 }
 static inline float vtree_sum(V q)
 {
