@@ -122,32 +122,6 @@ static float row_max_model(const float *x, int64_t n)
     return lanes_max(m);
 }
 
-/* The hardware max agrees with the model's except on NaN (tracked apart) and on which zero or
- * flushed subnormal wins, which only matters when the result is zero or subnormal: then the
- * row is taken again the exact way. */
-static float row_max(const float *x, int64_t n)
-{
-    V m = vset(-INFINITY), nan = vzero();
-    int64_t i = 0;
-    for (; i + VW <= n; i += VW) {
-        V v = vload(x + i);
-        m = vmax_hw(m, v);
-        nan = vnan_acc(nan, v);
-    }
-    if (i < n) {
-        V v = vload_n(x + i, (int)(n - i), -INFINITY);
-        m = vmax_hw(m, v);
-        nan = vnan_acc(nan, v);
-    }
-    if (vany(nan)) return f32_from(F32_CANON_NAN);
-    float t[VW];
-    vto_array(m, t);
-    float r = t[0];
-    for (int l = 1; l < VW; l++) r = t[l] > r ? t[l] : r;
-    if ((f32_bits(r) & 0x7FFFFFFFu) < F32_MIN_BITS) return row_max_model(x, n);
-    return r;
-}
-
 /* ---- SOFTMAX (docs/ops.md): per row, m = max; e_i = exp(x_i - m), stored and summed into
  * the 32 partials in the same pass (element i to partial i % 32, in increasing i, as row_sum
  * would); then y_i = e_i * (1/s). With scratch for two rows of e, the passes over memory are
@@ -157,8 +131,8 @@ static float row_max(const float *x, int64_t n)
 /* The max of a row from the hardware max (m0, m1 over all its elements): it can differ from
  * the model's max only in which zero or flushed subnormal wins, which matters only when the
  * result is zero or subnormal; then the row is taken again the exact way. A NaN in the row may
- * or may not come out, and either way the row's sum is NaN, which makes every y NaN, as the
- * definition has it. */
+ * or may not come out; either way exp(x - m) of that element is NaN, so the row's sum (SOFTMAX)
+ * or running sum l (ATTENTION) is NaN and every output NaN, as the definitions have it. */
 static float finish_max(V m0, V m1, const float *x, int64_t n)
 {
     float r = vtree_max_hw(vmax_hw(m0, m1));
@@ -437,7 +411,7 @@ static void attention_rows(const attn_shape *s, const float *q, const float *k, 
                 if (!nb) continue;
                 float *p = pbuf + gi * ATTN_BLOCK;
                 for (int x = 0; x < KV; x++) vstore(p + x * VW, vmul(acc[gi][x], scale));
-                float m_old = mrow[row - r0], m_new = f32_max(m_old, row_max(p, nb));
+                float m_old = mrow[row - r0], m_new = f32_max(m_old, row_max_hw(p, nb));
                 float c = cs[gi] = KEXP1(f32_sub(m_old, m_new));
                 V mn = vset(m_new);
                 for (int x = 0; x < KV; x++) {

@@ -34,12 +34,7 @@ static inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
 static inline V vfnma(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
 static inline V vsel(V mask, V yes, V no) { return _mm256_blendv_ps(no, yes, mask); }
 static inline V vcanon(V x) { return vsel(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), vbits(0x7FC00000u), x); }
-/* NaN stays: maxps/minps return their second operand when either is NaN. */
-static inline V vclamp_lo(V x, V lim) { return _mm256_max_ps(lim, x); }
-static inline V vclamp_hi(V x, V lim) { return _mm256_min_ps(lim, x); }
 static inline V vmax_hw(V a, V b) { return _mm256_max_ps(a, b); }
-static inline V vnan_acc(V acc, V x) { return _mm256_or_ps(acc, _mm256_cmp_ps(x, x, _CMP_UNORD_Q)); }
-static inline int vany(V x) { return !_mm256_testz_si256(_mm256_castps_si256(x), _mm256_castps_si256(x)); }
 static inline V vrelu(V x)
 {
     V r = _mm256_and_ps(_mm256_cmp_ps(x, vzero(), _CMP_GT_OQ), x);

@@ -32,18 +32,9 @@ static inline V vcanon(V x)
 {
     return _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), vbits(0x7FC00000u));
 }
-/* x < lim ? lim : x, and x > lim ? lim : x; NaN stays: vmaxps/vminps return their second
- * operand when either is NaN. */
-static inline V vclamp_lo(V x, V lim) { return _mm512_max_ps(lim, x); }
-static inline V vclamp_hi(V x, V lim) { return _mm512_min_ps(lim, x); }
-/* The hardware max: right for everything but NaN and signed zeros, which row_max checks apart. */
+/* The hardware max: right for everything but NaN and signed zeros, which finish_max (the
+ * template) accounts for. */
 static inline V vmax_hw(V a, V b) { return _mm512_max_ps(a, b); }
-/* acc with all bits set in the lanes where x is NaN. */
-static inline V vnan_acc(V acc, V x)
-{
-    return _mm512_mask_mov_ps(acc, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), vbits(0xFFFFFFFFu));
-}
-static inline int vany(V x) { return _mm512_test_epi32_mask(_mm512_castps_si512(x), _mm512_castps_si512(x)) != 0; }
 /* relu: daz; NaN -> canonical; x > 0 ? x : +0. */
 static inline V vrelu(V x)
 {

@@ -76,14 +76,9 @@ static inline V vfnma(V a, V b, V c) { return vfmsq_f32(c, a, b); } /* c - a*b, 
 static inline V vsel(VM mask, V yes, V no) { return vbslq_f32(mask, yes, no); }
 static inline VM visnan(V x) { return vmvnq_u32(vceqq_f32(x, x)); }
 static inline V vcanon(V x) { return vsel(visnan(x), vbits(0x7FC00000u), x); }
-static inline V vclamp_lo(V x, V lim) { return vsel(vcltq_f32(x, lim), lim, x); }
-static inline V vclamp_hi(V x, V lim) { return vsel(vcgtq_f32(x, lim), lim, x); }
-/* The hardware max (FMAX): right but for NaN and zeros, which the template's row_max checks apart.
+/* The hardware max (FMAX): right but for NaN and zeros, which the template's finish_max accounts for.
  * Under FZ a subnormal operand reads as zero, so a max below FLT_MIN comes out as a zero. */
 static inline V vmax_hw(V a, V b) { return vmaxq_f32(a, b); }
-/* acc with all bits set in the lanes where x is NaN. */
-static inline V vnan_acc(V acc, V x) { return vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(acc), visnan(x))); }
-static inline int vany(V x) { return vmaxvq_u32(vreinterpretq_u32_f32(x)) != 0; }
 /* Compares read subnormals as zero under FZ, so a positive subnormal gives +0. */
 static inline V vrelu(V x)
 {

@@ -71,12 +71,7 @@ static inline V vfma(V a, V b, V c)
 }
 static inline V vfnma(V a, V b, V c) { return vfma(_mm_xor_ps(a, vbits(0x80000000u)), b, c); }
 static inline V vcanon(V x) { return vsel(_mm_cmpunord_ps(x, x), vbits(0x7FC00000u), x); }
-/* NaN stays: maxps/minps return their second operand when either is NaN. */
-static inline V vclamp_lo(V x, V lim) { return _mm_max_ps(lim, x); }
-static inline V vclamp_hi(V x, V lim) { return _mm_min_ps(lim, x); }
 static inline V vmax_hw(V a, V b) { return _mm_max_ps(a, b); }
-static inline V vnan_acc(V acc, V x) { return _mm_or_ps(acc, _mm_cmpunord_ps(x, x)); }
-static inline int vany(V x) { return _mm_movemask_epi8(_mm_cmpeq_epi32(_mm_castps_si128(x), _mm_setzero_si128())) != 0xFFFF; }
 static inline V vrelu(V x)
 {
     V r = _mm_and_ps(_mm_cmpgt_ps(x, vzero()), x);
