@@ -89,6 +89,9 @@ float f32_recip(float b) { return f32_div(1.0f, b); }
 const uint32_t f32_exp_table[16] = {0x3F800000u, 0x3F85AAC3u, 0x3F8B95C2u, 0x3F91C3D3u, 0x3F9837F0u, 0x3F9EF532u,
                                      0x3FA5FED7u, 0x3FAD583Fu, 0x3FB504F3u, 0x3FBD08A4u, 0x3FC5672Au, 0x3FCE248Cu,
                                      0x3FD744FDu, 0x3FE0CCDFu, 0x3FEAC0C7u, 0x3FF5257Du};
+const uint32_t f32_exp_scale_table[16] = {
+    0x3F800000u, 0x3F7DAAC3u, 0x3F7B95C2u, 0x3F79C3D3u, 0x3F7837F0u, 0x3F76F532u, 0x3F75FED7u, 0x3F75583Fu,
+    0x3F7504F3u, 0x3F7508A4u, 0x3F75672Au, 0x3F76248Cu, 0x3F7744FDu, 0x3F78CCDFu, 0x3F7AC0C7u, 0x3F7D257Du};
 
 /* exp(x) = 2^(n/16) * e^r with n = x*16*log2(e) rounded and r = x - n*ln2/16 (|r| <= ln2/32):
  * 2^(j/16) from the table (j = n mod 16) times 2^k (k = floor(n/16)) is one exact float s,

@@ -122,6 +122,14 @@ float f32_exp(float x);
 #define F32_EXP_LN2_LO16_BITS 0xB75E8083u /* (ln 2 - 0.693359375) / 16 */
 #define F32_EXP_P3_BITS 0x3E2AAAABu      /* 1/6 */
 extern const uint32_t f32_exp_table[16]; /* 2^(j/16) rounded to nearest, j = 0..15 */
+/* For vector kernels, which read n from t = 1.5*2^23 + n (step 2): t's bits shifted left by 19
+ * are (k << 23) + (j << 19) mod 2^32, so entry j of this table, f32_exp_table[j] - (j << 19),
+ * plus them is step 6's s = T[j] * 2^k (k <= 127) without masking j off. */
+extern const uint32_t f32_exp_scale_table[16];
+/* Vector kernels clamp x <= 0 from below at this instead of testing x < XLO: from any x in
+ * [-88, XLO), steps 2-6 give k = -127, an s whose exponent field is 0 (a subnormal, read as 0
+ * under DAZ), and so y = +0, as step 1 says. */
+#define F32_EXP_CLAMP (-88.0f)
 
 /* Row reductions: 32 strided partials, partial p taking x[p], x[p+32], ... in order from its
  * start value, then folded pairwise: p[i] op= p[i+w] for w = 16, 8, 4, 2, 1. */

@@ -249,6 +249,22 @@ static void test_exp_accuracy_and_specials(void **state)
     assert_true(exact * 100 >= total * 97);
 }
 
+/* The table of 1.2 (2^(j/16) rounded to nearest), the kernels' biased copy of it, and the
+ * kernels' clamp: every x in [F32_EXP_CLAMP, XLO) rounds to n in [-2032, -2017], so k = -127
+ * and s has a zero exponent field (read as 0 under DAZ: y = +0, as the definition says). */
+static void test_exp_tables_and_clamp(void **state)
+{
+    (void)state;
+    for (uint32_t j = 0; j < 16; j++) {
+        assert_true(fbits(f32_exp_table[j]) == (float)exp2((double)j / 16.0));
+        assert_int_equal(f32_exp_scale_table[j], f32_exp_table[j] - (j << 19));
+    }
+    for (float x = F32_EXP_CLAMP; x < fbits(F32_EXP_XLO_BITS); x = nextafterf(x, 0.0f)) {
+        float n = f32_sub(f32_fma(x, fbits(F32_EXP_L16_BITS), F32_EXP_SHIFTER), F32_EXP_SHIFTER);
+        if (!(n >= -2032.0f && n <= -2017.0f)) fail_msg("x = %a gives n = %g", (double)x, (double)n);
+    }
+}
+
 /* The reduction tree of docs/ops.md 1.3, on a case where it differs from a left-to-right sum:
  * 2^24 at x[0], ones at x[1] and x[3]. The ones meet first (P1 += P3 at w = 2), so the total is
  * 2^24 + 2, where adding them one at a time to 2^24 would round each away. */
@@ -290,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_division_specials_and_exceptions),
         cmocka_unit_test(test_division_random),
         cmocka_unit_test(test_exp_accuracy_and_specials),
+        cmocka_unit_test(test_exp_tables_and_clamp),
         cmocka_unit_test(test_reduction_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

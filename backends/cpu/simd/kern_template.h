@@ -50,23 +50,36 @@ static void gemm_micro(int64_t kc, const float *a, int64_t ars, int64_t acs, con
 
 /* ---- exp (docs/ops.md 1.2) for x <= 0 or NaN, lane by lane: the only arguments SOFTMAX and
  * ATTENTION have (x - max). There k <= 0, so the definition's x > 89 and k = 128 cases never
- * arise. NaN lanes give some NaN (callers canonicalise). ---- */
-#ifndef VEXP_ARG
-#define VEXP_ARG(x) (x) /* what the lanes below XLO compute from (they end as +0 either way) */
-#endif
-static inline V vexp_nonpos(V x)
+ * arise, and the lanes below XLO are computed from F32_EXP_CLAMP instead, which gives them +0
+ * (isa/f32.h says why). NaN lanes give some NaN (callers canonicalise): vmax_hw returns its
+ * second operand when that is NaN, at every level. In two stages, so that a loop can run one
+ * block's argument reduction while it finishes the block before (a vector's chain of dependent
+ * operations is long: about 40 cycles). ---- */
+typedef struct {
+    V t, r; /* t = 1.5*2^23 + n (steps 2 and 6 read n from it), r */
+} vexp_part;
+
+static inline vexp_part vexp_reduce(V x)
 {
-    V xa = VEXP_ARG(x), shifter = vset(F32_EXP_SHIFTER);
-    V t = vfma(xa, vbits(F32_EXP_L16_BITS), shifter);
-    V n = vsub(t, shifter);
+    V xa = vmax_hw(vset(F32_EXP_CLAMP), x), shifter = vset(F32_EXP_SHIFTER);
+    vexp_part e;
+    e.t = vfma(xa, vbits(F32_EXP_L16_BITS), shifter);
+    V n = vsub(e.t, shifter);
     V r = vfnma(n, vbits(F32_EXP_LN2_HI16_BITS), xa);
-    r = vfnma(n, vbits(F32_EXP_LN2_LO16_BITS), r);
-    V p = vfma(vbits(F32_EXP_P3_BITS), r, vset(0.5f));
-    p = vfma(p, r, vset(1.0f));
-    V q = vmul(p, r);
-    V sc = vexp_scale(t);
-    return vzero_below(vfma(sc, q, sc), x, vbits(F32_EXP_XLO_BITS));
+    e.r = vfnma(n, vbits(F32_EXP_LN2_LO16_BITS), r);
+    return e;
 }
+
+static inline V vexp_finish(vexp_part e)
+{
+    V p = vfma(vbits(F32_EXP_P3_BITS), e.r, vset(0.5f));
+    p = vfma(p, e.r, vset(1.0f));
+    V q = vmul(p, e.r);
+    V sc = vexp_scale(e.t);
+    return vfma(sc, q, sc);
+}
+
+static inline V vexp_nonpos(V x) { return vexp_finish(vexp_reduce(x)); }
 
 /* For tests: y[i] = exp(x[i]) for x[i] <= 0 or NaN, canonicalised. */
 static void exp_nonpos(const float *x, float *y, int64_t n)
@@ -161,6 +174,12 @@ static void scale_span(const float *e, float *y, int64_t i, int64_t n, V inv, in
     if (i < n) vstore_n(y + i, vmul(vload_n(e + i, (int)(n - i), 0.0f), inv), (int)(n - i));
 }
 
+/* Levels with registers to spare (v_avx512.h) set SOFTMAX_AHEAD: the main loop then reduces
+ * the next block's arguments while it finishes this block's exps (10% faster on Zen 5). */
+#ifndef SOFTMAX_AHEAD
+#define SOFTMAX_AHEAD 0
+#endif
+
 /* tmp: NULL (e is kept in y), or 2n floats; stream: write y with streaming stores where it is
  * aligned (needs tmp: y is never read back). */
 static void softmax_rows(const float *in, float *out, int64_t rows, int64_t n, float *tmp, int stream)
@@ -176,16 +195,27 @@ static void softmax_rows(const float *in, float *out, int64_t rows, int64_t n, f
         const float *next = row + 1 < rows ? x + n : x; /* the last row takes its own max again */
         float *y = out + row * n, *e = tmp ? tmp + (row & 1) * n : y;
         V mv = vset(m), P[NP], m0 = vset(-INFINITY), m1 = m0;
+        vexp_part A[NP]; /* SOFTMAX_AHEAD: the current block's first stage, from the iteration before */
         for (int r = 0; r < NP; r++) P[r] = vzero();
+        if (SOFTMAX_AHEAD && n >= F32_PARTIALS)
+            for (int r = 0; r < NP; r++) A[r] = vexp_reduce(vsub(vload(x + r * VW), mv));
         int64_t i = 0;
         for (; i + F32_PARTIALS <= n; i += F32_PARTIALS) {
+            int64_t j = i + 2 * F32_PARTIALS <= n ? i + F32_PARTIALS : i; /* the next full block (or this one) */
 #pragma GCC unroll 8
             for (int r = 0; r < NP; r++) {
                 if (r & 1)
                     m1 = vmax_hw(m1, vload(next + i + r * VW));
                 else
                     m0 = vmax_hw(m0, vload(next + i + r * VW));
-                V ev = vexp_nonpos(vsub(vload(x + i + r * VW), mv));
+                vexp_part a;
+                if (SOFTMAX_AHEAD) {
+                    a = A[r];
+                    A[r] = vexp_reduce(vsub(vload(x + j + r * VW), mv));
+                } else {
+                    a = vexp_reduce(vsub(vload(x + i + r * VW), mv));
+                }
+                V ev = vexp_finish(a);
                 vstore(e + i + r * VW, ev);
                 P[r] = vadd(P[r], ev);
             }

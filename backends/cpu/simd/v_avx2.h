@@ -53,13 +53,11 @@ static inline V vdaz(V x) { return _mm256_mul_ps(x, vset(1.0f)); }
 static inline V vexp_scale(V t)
 {
     VI tb = _mm256_castps_si256(t);
-    const float *tab = (const float *)f32_exp_table;
+    const float *tab = (const float *)f32_exp_scale_table;
     V lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(tab), tb), hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(tab + 8), tb);
     V s = _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(tb, 28)));
-    VI k = _mm256_and_si256(_mm256_slli_epi32(tb, 19), _mm256_set1_epi32((int)0xFF800000u));
-    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(s), k));
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(s), _mm256_slli_epi32(tb, 19)));
 }
-static inline V vzero_below(V y, V x, V lim) { return _mm256_andnot_ps(_mm256_cmp_ps(x, lim, _CMP_LT_OQ), y); }
 static inline void vstream(float *p, V v) { _mm256_stream_ps(p, v); }
 static inline void vstream_fence(void) { _mm_sfence(); }
 static inline float vtree_max_hw(V x)

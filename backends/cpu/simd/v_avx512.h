@@ -12,6 +12,7 @@ typedef __m512i VI;
 #define GEMM_MR 6
 #define GEMM_NV 4
 #define ATT_G 4
+#define SOFTMAX_AHEAD 1 /* kern_template.h: 2 x 2 registers carried between blocks */
 
 static inline V vzero(void) { return _mm512_setzero_ps(); }
 static inline V vset(float x) { return _mm512_set1_ps(x); }
@@ -35,11 +36,12 @@ static inline V vcanon(V x)
 /* The hardware max: right for everything but NaN and signed zeros, which finish_max (the
  * template) accounts for. */
 static inline V vmax_hw(V a, V b) { return _mm512_max_ps(a, b); }
-/* relu: daz; NaN -> canonical; x > 0 ? x : +0. */
+/* relu: daz; NaN -> canonical; x > 0 ? x : +0. vmaxps(x, +0) is that for every non-NaN x
+ * (it returns its second operand, +0, when x is -0 or a subnormal, which DAZ reads as 0);
+ * NaN lanes are left out of the max and keep the canonical NaN. */
 static inline V vrelu(V x)
 {
-    V r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, vzero(), _CMP_GT_OQ), x);
-    return _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), vbits(0x7FC00000u));
+    return _mm512_mask_max_ps(vbits(0x7FC00000u), _mm512_cmp_ps_mask(x, x, _CMP_ORD_Q), x, vzero());
 }
 /* The model's max of DAZ'd operands: NaN wins; +0 beats -0 (bitwise and of equal values). */
 static inline V vmax_model(V a, V b)
@@ -52,17 +54,14 @@ static inline V vmax_model(V a, V b)
 /* daz(x): x * 1 under DAZ (exact for every other x; NaN stays NaN). */
 static inline V vdaz(V x) { return _mm512_mul_ps(x, vset(1.0f)); }
 /* exp's scale s = 2^(j/16) * 2^k (docs/ops.md 1.2) from t = 1.5*2^23 + n, j = n mod 16,
- * k = floor(n/16), by bits: vpermps takes j from t's low 4 bits, and t << 19 masked to the
- * exponent field is k << 23 (mod 2^32), added to the table entry's exponent. */
+ * k = floor(n/16), by bits: vpermps takes j from t's low 4 bits, and t << 19 added to the
+ * biased table entry adds k to its exponent (isa/f32.h, f32_exp_scale_table). */
 static inline V vexp_scale(V t)
 {
     __m512i tb = _mm512_castps_si512(t);
-    __m512i s = _mm512_castps_si512(_mm512_permutexvar_ps(tb, _mm512_loadu_ps((const float *)f32_exp_table)));
-    __m512i k = _mm512_and_si512(_mm512_slli_epi32(tb, 19), _mm512_set1_epi32((int)0xFF800000u));
-    return _mm512_castsi512_ps(_mm512_add_epi32(s, k));
+    __m512i s = _mm512_castps_si512(_mm512_permutexvar_ps(tb, _mm512_loadu_ps((const float *)f32_exp_scale_table)));
+    return _mm512_castsi512_ps(_mm512_add_epi32(s, _mm512_slli_epi32(tb, 19)));
 }
-/* y, with +0 in the lanes where x < lim (NaN lanes keep y). */
-static inline V vzero_below(V y, V x, V lim) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, lim, _CMP_NLT_UQ), y); }
 /* Stores that bypass the caches (p aligned to the vector), and the fence that orders them
  * before whatever the caller does next. */
 static inline void vstream(float *p, V v) { _mm512_stream_ps(p, v); }

@@ -29,7 +29,8 @@
  * caught by the same check.
  *
  * A fallback costs a scalar recomputation, so the template's exp keeps the lanes it sends to +0
- * from underflowing (VEXP_ARG below) and the attention rescale factor uses it (KEXP1): softmax
+ * from underflowing (it computes them from -88, where s is a subnormal that FZ reads as 0, which
+ * raises IDC, not UFC) and the attention rescale factor uses it (KEXP1): softmax
  * rows holding -inf or far-below-max entries, and the first key block of every attention row
  * (exp(-inf)), would otherwise always fall back. Only arguments in the last 0.03 below
  * ln(FLT_MIN), whose results are near FLT_MIN, still underflow. TADD/TSUB need no check: a sum of DAZ'd operands that is
@@ -101,20 +102,12 @@ static inline V vdaz(V x) { return vmulq_f32(x, vset(1.0f)); } /* FZ reads a sub
 static inline V vexp_scale(V t)
 {
     uint32x4_t tb = vreinterpretq_u32_f32(t);
-    const uint8_t *tab = (const uint8_t *)f32_exp_table;
+    const uint8_t *tab = (const uint8_t *)f32_exp_scale_table;
     uint8x16x4_t tv = {{vld1q_u8(tab), vld1q_u8(tab + 16), vld1q_u8(tab + 32), vld1q_u8(tab + 48)}};
     uint32x4_t idx = vmlaq_u32(vdupq_n_u32(0x03020100u), vandq_u32(tb, vdupq_n_u32(15u)), vdupq_n_u32(0x04040404u));
     uint32x4_t sv = vreinterpretq_u32_u8(vqtbl4q_u8(tv, vreinterpretq_u8_u32(idx)));
-    uint32x4_t k = vandq_u32(vshlq_n_u32(tb, 19), vdupq_n_u32(0xFF800000u));
-    return vreinterpretq_f32_u32(vaddq_u32(sv, k));
+    return vreinterpretq_f32_u32(vaddq_u32(sv, vshlq_n_u32(tb, 19)));
 }
-static inline V vzero_below(V y, V x, V lim)
-{
-    return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(y), vcltq_f32(x, lim)));
-}
-/* The lanes exp sends to +0 (x below XLO) are computed from -80 instead, so that their
- * discarded products cannot flush and raise UFC (which would make the unit fall back). */
-#define VEXP_ARG(x) vsel(vcltq_f32((x), vbits(F32_EXP_XLO_BITS)), vset(-80.0f), (x))
 /* No streaming stores here: the template's softmax then writes as usual. */
 static inline void vstream(float *p, V v) { vst1q_f32(p, v); }
 static inline void vstream_fence(void) {}

@@ -90,10 +90,9 @@ static inline V vexp_scale(V t)
 {
     uint32_t tb[4], s[4];
     _mm_storeu_si128((__m128i *)tb, _mm_castps_si128(t));
-    for (int i = 0; i < 4; i++) s[i] = f32_exp_table[tb[i] & 15u] + ((tb[i] << 19) & 0xFF800000u);
+    for (int i = 0; i < 4; i++) s[i] = f32_exp_scale_table[tb[i] & 15u] + (tb[i] << 19);
     return _mm_castsi128_ps(_mm_loadu_si128((const __m128i *)s));
 }
-static inline V vzero_below(V y, V x, V lim) { return _mm_andnot_ps(_mm_cmplt_ps(x, lim), y); }
 static inline void vstream(float *p, V v) { _mm_stream_ps(p, v); }
 static inline void vstream_fence(void) { _mm_sfence(); }
 static inline float vtree_max_hw(V q)
