@@ -8,6 +8,7 @@
  *   kernels [opts] attention           GFLOP/s = 4*H*S*S*D/t (half for causal) vs sgemm + C softmax + sgemm
  *   kernels dispatch                   ns per dispatch_choose decision
  * opts: -t THREADS (1), -l SIMD_LEVEL (-1: best), -n N (matmul: one size instead of the list),
+ *       -s BYTES (SOFTMAX: stream the output when input + output reach BYTES; default the L3 size),
  *       -S LABEL (the section's name in the output), -o FILE (append TSV rows to FILE).
  *
  * Every case: one warm-up call, then a fixed number of timed calls (from the amount of work, so
@@ -40,6 +41,7 @@
 #define OTHERS_LIMIT 3.0 /* percent of the CPUs other processes may take before a section is measured again */
 #define ATTEMPTS 3
 static int g_threads = 1, g_level = -1, g_n = 0;
+static long long g_stream_bytes = -1; /* -s: the streaming-store threshold (default: the executor's, the L3 size) */
 static const char *g_label = NULL;
 static FILE *g_tsv = NULL;
 static executor *g_ex = NULL;
@@ -386,11 +388,13 @@ static void measure_memcpy_into(void *dst, const void *src, size_t bytes, int re
 
 static void bench_bandwidth(int kernel)
 {
-    static const int64_t softmax_shapes[][2] = {{4096, 1024}, {16384, 256}};
+    /* 16 MiB in and out (cache-resident for memcpy with 2 threads), then 64 MiB: memory. */
+    static const int64_t softmax_shapes[][2] = {{4096, 1024}, {16384, 256}, {16384, 1024}};
     /* 64M floats (512 MiB moved: memory), 128K floats (1 MiB moved: L2-resident). */
     static const int64_t relu_sizes[] = {(int64_t)64 << 20, (int64_t)128 << 10};
     const char *section = g_label ? g_label : kernel == OP_SOFTMAX ? "softmax" : "relu";
-    for (int i = 0; i < 2; i++) {
+    int cases = kernel == OP_SOFTMAX ? 3 : 2;
+    for (int i = 0; i < cases; i++) {
         int64_t rows = kernel == OP_SOFTMAX ? softmax_shapes[i][0] : 1;
         int64_t n = kernel == OP_SOFTMAX ? softmax_shapes[i][1] : relu_sizes[i];
         int64_t count = rows * n;
@@ -702,11 +706,12 @@ int main(int argc, char **argv)
 {
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        if (i + 1 >= argc) die("usage: kernels [-t threads] [-l level] [-n size] [-S label] [-o tsv] section...");
+        if (i + 1 >= argc) die("usage: kernels [-t threads] [-l level] [-n size] [-s stream_bytes] [-S label] [-o tsv] section...");
         switch (argv[i][1]) {
         case 't': g_threads = atoi(argv[++i]); break;
         case 'l': g_level = atoi(argv[++i]); break;
         case 'n': g_n = atoi(argv[++i]); break;
+        case 's': g_stream_bytes = strtoll(argv[++i], NULL, 0); break;
         case 'S': g_label = argv[++i]; break;
         case 'o':
             if (!(g_tsv = fopen(argv[++i], "a"))) die("cannot open the TSV file");
@@ -718,6 +723,7 @@ int main(int argc, char **argv)
     char err[256];
     if (!(g_ex = cpu_executor_create())) die("cannot create the CPU executor");
     if (cpu_executor_configure(g_ex, g_level, g_threads, err, sizeof err)) die(err);
+    if (g_stream_bytes >= 0) cpu_executor_set_stream_bytes(g_ex, (uint64_t)g_stream_bytes);
 #ifdef HAVE_OPENBLAS
     if (openblas_get_num_threads() != g_threads)
         fprintf(stderr, "kernels: warning: OpenBLAS runs %d threads, not %d (set OPENBLAS_NUM_THREADS)\n",
