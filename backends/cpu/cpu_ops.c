@@ -47,12 +47,14 @@ int cpu_softmax(cpu_exec *ce, const exec_op *op, char *err, size_t errlen)
     return 0;
 }
 
-/* ---- RELU: runs of ITEM_ELEMENTS ---- */
+/* ---- RELU: runs of RELU_ITEM (a quarter of the usual item: RELU does so little per element
+ * that a 64K-element op is 2 us, which should still spread over the threads) ---- */
+#define RELU_ITEM (ITEM_ELEMENTS / 4)
 static void relu_item(void *arg, int64_t item, int worker)
 {
     (void)worker;
     rows_job *j = arg; /* one "row" of all elements: n = count */
-    int64_t i0 = item * ITEM_ELEMENTS, len = j->n - i0 < ITEM_ELEMENTS ? j->n - i0 : ITEM_ELEMENTS;
+    int64_t i0 = item * RELU_ITEM, len = j->n - i0 < RELU_ITEM ? j->n - i0 : RELU_ITEM;
     j->k->relu(j->in + i0, j->out + i0, len);
 }
 
@@ -61,7 +63,7 @@ int cpu_relu(cpu_exec *ce, const exec_op *op, char *err, size_t errlen)
     (void)err;
     (void)errlen;
     rows_job j = {ce->k, op->in[0].data, op->out.data, 1, op->in[0].count, 0, NULL, 0};
-    cpu_parallel(ce, div_up(j.n, ITEM_ELEMENTS), relu_item, &j);
+    cpu_parallel(ce, div_up(j.n, RELU_ITEM), relu_item, &j);
     return 0;
 }
 
