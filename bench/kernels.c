@@ -388,12 +388,14 @@ static void measure_memcpy_into(void *dst, const void *src, size_t bytes, int re
 
 static void bench_bandwidth(int kernel)
 {
-    /* 16 MiB in and out (cache-resident for memcpy with 2 threads), then 64 MiB: memory. */
-    static const int64_t softmax_shapes[][2] = {{4096, 1024}, {16384, 256}, {16384, 1024}};
-    /* 64M floats (512 MiB moved: memory), 128K floats (1 MiB moved: L2-resident). */
-    static const int64_t relu_sizes[] = {(int64_t)64 << 20, (int64_t)128 << 10};
+    /* SOFTMAX: 4 MiB in and 4 MiB out (L3-resident); 16 MiB each way (glibc's memcpy streams
+     * it with 1 thread, but copies each thread's 8 MiB through the L3 with 2); 64 MiB each way
+     * (memory). RELU: 64M floats (512 MiB moved: memory), 64K floats (512 KiB moved: L2),
+     * 128K floats (1 MiB moved: the L2's whole capacity). */
+    static const int64_t softmax_shapes[][2] = {{1024, 1024}, {4096, 1024}, {16384, 256}, {16384, 1024}};
+    static const int64_t relu_sizes[] = {(int64_t)64 << 20, (int64_t)64 << 10, (int64_t)128 << 10};
     const char *section = g_label ? g_label : kernel == OP_SOFTMAX ? "softmax" : "relu";
-    int cases = kernel == OP_SOFTMAX ? 3 : 2;
+    int cases = kernel == OP_SOFTMAX ? 4 : 3;
     for (int i = 0; i < cases; i++) {
         int64_t rows = kernel == OP_SOFTMAX ? softmax_shapes[i][0] : 1;
         int64_t n = kernel == OP_SOFTMAX ? softmax_shapes[i][1] : relu_sizes[i];

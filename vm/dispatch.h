@@ -19,15 +19,23 @@ typedef struct {
     int64_t gpu_min_elements;         /* the size threshold */
 } dispatch_rules;
 
+/* The op's largest operand, in elements. Without a loop: its trip count (1 to 3 inputs) would
+ * be one more branch to predict per decision. */
+static inline int64_t dispatch_size(const exec_op *op)
+{
+    int64_t a = op->out.count, b = op->n_in > 0 ? op->in[0].count : 0;
+    int64_t c = op->n_in > 1 ? op->in[1].count : 0, d = op->n_in > 2 ? op->in[2].count : 0;
+    a = a > b ? a : b;
+    c = c > d ? c : d;
+    return a > c ? a : c;
+}
+
 /* residency: -1 when the inputs are in host memory, else the index in gpu[] holding them. */
 static inline executor *dispatch_choose(const dispatch_rules *r, const exec_op *op, int residency)
 {
     if (residency >= 0 && residency < r->n_gpu && r->gpu[residency]->supports(r->gpu[residency], op))
         return r->gpu[residency];
-    int64_t size = op->out.count;
-    for (int i = 0; i < op->n_in; i++)
-        if (op->in[i].count > size) size = op->in[i].count;
-    if (size >= r->gpu_min_elements)
+    if (dispatch_size(op) >= r->gpu_min_elements)
         for (int g = 0; g < r->n_gpu; g++)
             if (r->gpu[g]->supports(r->gpu[g], op)) return r->gpu[g];
     return r->cpu;
