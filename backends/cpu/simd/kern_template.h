@@ -51,8 +51,8 @@ static void gemm_micro(int64_t kc, const float *a, int64_t ars, int64_t acs, con
 /* ---- exp (docs/ops.md 1.2) for x <= 0 or NaN, lane by lane: the only arguments SOFTMAX and
  * ATTENTION have (x - max). There k <= 0, so the definition's x > 89 and k = 128 cases never
  * arise, and the lanes below XLO are computed from F32_EXP_CLAMP instead, which gives them +0
- * (isa/f32.h says why). NaN lanes give some NaN (callers canonicalise): vmax_hw returns its
- * second operand when that is NaN, at every level. In two stages, so that a loop can run one
+ * (isa/f32.h says why). NaN lanes give some NaN (callers canonicalise): vmax_hw gives a NaN
+ * when its second operand is one (x86 returns that operand, NEON's FMAX a NaN). In two stages, so that a loop can run one
  * block's argument reduction while it finishes the block before (a vector's chain of dependent
  * operations is long: about 40 cycles). ---- */
 typedef struct {
