@@ -1,8 +1,9 @@
 /* SSE2 vectors for kern_template.h: 4 lanes, and no FMA instruction, so vfma is emulated
- * exactly: the product of two floats is exact in double, the sum is rounded to odd (TwoSum gives
- * the error; an even result with a nonzero error steps one ulp towards it), and rounding that
- * to float (cvtpd2ps, round-to-nearest, FTZ) is then the correctly rounded fused result:
- * 53 >= 24 + 2 bits make round-to-odd followed by rounding innocuous. */
+ * exactly: the product of two floats is exact in double; the sum, rounded to nearest, is right
+ * unless it lands exactly on a float midpoint, and then it is redone rounded to odd (TwoSum gives
+ * the error; an even result with a nonzero error steps one ulp towards it); rounding that to
+ * float (cvtpd2ps, round-to-nearest, FTZ) is then the correctly rounded fused result: 53 >= 24 + 2
+ * bits make round-to-odd followed by rounding innocuous. */
 #include "../../../isa/f32.h"
 
 #include <emmintrin.h>
@@ -59,14 +60,32 @@ static inline __m128d sum_round_odd(__m128d p, __m128d c)
     return _mm_castsi128_pd(_mm_add_epi64(sb, fix));
 }
 
+/* Lanes of s (two doubles) exactly halfway between two floats: the 29 bits below float
+ * precision are 1000...0 (they sit in each double's low dword). */
+static inline int any_float_midpoint(__m128d s)
+{
+    __m128i low29 = _mm_and_si128(_mm_castpd_si128(s), _mm_set_epi32(0, 0x1FFFFFFF, 0, 0x1FFFFFFF));
+    return _mm_movemask_epi8(_mm_cmpeq_epi32(low29, _mm_set_epi32(-1, 0x10000000, -1, 0x10000000))) & 0x0F0F;
+}
+
+/* The plain double sum s = RN(p + c) rounds to the right float unless s lies exactly halfway
+ * between two floats: otherwise no float midpoint separates s from the exact p + c (a midpoint
+ * is a double, and s is the double nearest p + c), so both round alike, flushes included. Only
+ * then (rare: the ties of the tests, about 2^-28 of random data) is the sum redone rounded to
+ * odd. */
 static inline V vfma(V a, V b, V c)
 {
     a = vdaz(a);
     b = vdaz(b);
     c = vdaz(c);
-    __m128d lo = sum_round_odd(_mm_mul_pd(_mm_cvtps_pd(a), _mm_cvtps_pd(b)), _mm_cvtps_pd(c));
-    __m128d hi = sum_round_odd(_mm_mul_pd(_mm_cvtps_pd(_mm_movehl_ps(a, a)), _mm_cvtps_pd(_mm_movehl_ps(b, b))),
-                               _mm_cvtps_pd(_mm_movehl_ps(c, c)));
+    __m128d plo = _mm_mul_pd(_mm_cvtps_pd(a), _mm_cvtps_pd(b)), clo = _mm_cvtps_pd(c);
+    __m128d phi = _mm_mul_pd(_mm_cvtps_pd(_mm_movehl_ps(a, a)), _mm_cvtps_pd(_mm_movehl_ps(b, b)));
+    __m128d chi = _mm_cvtps_pd(_mm_movehl_ps(c, c));
+    __m128d lo = _mm_add_pd(plo, clo), hi = _mm_add_pd(phi, chi);
+    if (any_float_midpoint(lo) | any_float_midpoint(hi)) {
+        lo = sum_round_odd(plo, clo);
+        hi = sum_round_odd(phi, chi);
+    }
     return _mm_movelh_ps(_mm_cvtpd_ps(lo), _mm_cvtpd_ps(hi));
 }
 static inline V vfnma(V a, V b, V c) { return vfma(_mm_xor_ps(a, vbits(0x80000000u)), b, c); }
