@@ -35,10 +35,11 @@ static inline V vfnma(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
 static inline V vsel(V mask, V yes, V no) { return _mm256_blendv_ps(no, yes, mask); }
 static inline V vcanon(V x) { return vsel(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), vbits(0x7FC00000u), x); }
 static inline V vmax_hw(V a, V b) { return _mm256_max_ps(a, b); }
+/* maxps(x, +0) returns its second operand, +0, for -0, subnormals (DAZ) and NaN; NaN lanes
+ * then get the canonical NaN or-ed in. */
 static inline V vrelu(V x)
 {
-    V r = _mm256_and_ps(_mm256_cmp_ps(x, vzero(), _CMP_GT_OQ), x);
-    return vsel(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), vbits(0x7FC00000u), r);
+    return _mm256_or_ps(_mm256_max_ps(x, vzero()), _mm256_and_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), vbits(0x7FC00000u)));
 }
 static inline V vmax_model(V a, V b)
 {

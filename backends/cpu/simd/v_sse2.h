@@ -91,11 +91,9 @@ static inline V vfma(V a, V b, V c)
 static inline V vfnma(V a, V b, V c) { return vfma(_mm_xor_ps(a, vbits(0x80000000u)), b, c); }
 static inline V vcanon(V x) { return vsel(_mm_cmpunord_ps(x, x), vbits(0x7FC00000u), x); }
 static inline V vmax_hw(V a, V b) { return _mm_max_ps(a, b); }
-static inline V vrelu(V x)
-{
-    V r = _mm_and_ps(_mm_cmpgt_ps(x, vzero()), x);
-    return vsel(_mm_cmpunord_ps(x, x), vbits(0x7FC00000u), r);
-}
+/* maxps(x, +0) returns its second operand, +0, for -0, subnormals (DAZ) and NaN; NaN lanes
+ * then get the canonical NaN or-ed in. */
+static inline V vrelu(V x) { return _mm_or_ps(_mm_max_ps(x, vzero()), _mm_and_ps(_mm_cmpunord_ps(x, x), vbits(0x7FC00000u))); }
 static inline V vmax_model(V a, V b)
 {
     V r = _mm_and_ps(a, b);
