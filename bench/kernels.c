@@ -395,7 +395,8 @@ static void bench_bandwidth(int kernel)
     static const int64_t softmax_shapes[][2] = {{1024, 1024}, {4096, 1024}, {16384, 256}, {16384, 1024}};
     static const int64_t relu_sizes[] = {(int64_t)64 << 20, (int64_t)64 << 10, (int64_t)128 << 10};
     const char *section = g_label ? g_label : kernel == OP_SOFTMAX ? "softmax" : "relu";
-    int cases = kernel == OP_SOFTMAX ? 4 : 3;
+    int cases = kernel == OP_SOFTMAX ? (int)(sizeof softmax_shapes / sizeof softmax_shapes[0])
+                                     : (int)(sizeof relu_sizes / sizeof relu_sizes[0]);
     for (int i = 0; i < cases; i++) {
         int64_t rows = kernel == OP_SOFTMAX ? softmax_shapes[i][0] : 1;
         int64_t n = kernel == OP_SOFTMAX ? softmax_shapes[i][1] : relu_sizes[i];
