@@ -535,7 +535,8 @@ static void test_vm_info(void **state)
     assert_contains(r.text, "simd levels usable here: scalar");
     assert_contains(r.text, "executors: cpu (");
     assert_contains(r.text, "dispatch: ops of >= 1048576 elements");
-    assert_contains(r.text, " ns per decision (measured now)");
+    assert_contains(r.text, " ns per decision here (no GPU), ");
+    assert_contains(r.text, " ns with one GPU that takes every op (a stand-in; measured now)");
 }
 
 /* --simd / --threads and their environment variables: bad values are refused with the setting

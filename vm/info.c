@@ -17,22 +17,30 @@ static double seconds(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-double dispatch_cost_ns(executor *cpu, long decisions)
+double dispatch_cost_ns(executor *cpu, executor *gpu, long decisions)
 {
-    /* Varied op sizes so that the branch pattern is not trivially predicted. */
-    enum { OPS = 64 };
-    exec_op ops[OPS];
+    /* Varied ops (1-3 inputs, sizes on both sides of the threshold, a quarter of them resident
+     * on the GPU) so that the branches are not trivially predicted. */
+    enum { OPS = 256 };
+    static exec_op ops[OPS];
+    int residency[OPS];
+    uint32_t s = 12345;
     for (int i = 0; i < OPS; i++) {
         memset(&ops[i], 0, sizeof ops[i]);
+        s = s * 1664525u + 1013904223u;
         ops[i].kernel = OP_MATMUL;
-        ops[i].n_in = 2;
-        ops[i].in[0].count = (int64_t)1 << (i % 24);
-        ops[i].in[1].count = (int64_t)(i * 7919) % 5000000;
-        ops[i].out.count = (int64_t)1 << ((i * 5) % 23);
+        ops[i].n_in = 1 + (int)((s >> 24) % 3);
+        for (int j = 0; j <= ops[i].n_in; j++) {
+            s = s * 1664525u + 1013904223u;
+            (j < ops[i].n_in ? &ops[i].in[j] : &ops[i].out)->count = (int64_t)1 << ((s >> 27) % 23);
+        }
+        residency[i] = gpu && (s >> 20) % 4 == 0 ? 0 : -1;
     }
     dispatch_rules r;
     memset(&r, 0, sizeof r);
     r.cpu = cpu;
+    r.gpu[0] = gpu;
+    r.n_gpu = gpu != NULL;
     r.gpu_min_elements = DISPATCH_DEFAULT_GPU_MIN;
     uintptr_t sink = 0;
     double t = seconds();
@@ -41,12 +49,20 @@ double dispatch_cost_ns(executor *cpu, long decisions)
         const dispatch_rules *rp = &r;
         /* Hide the operands from the optimiser: each call must decide anew, as in tensor_op. */
         __asm__ volatile("" : "+r"(op), "+r"(rp));
-        sink += (uintptr_t)dispatch_choose(rp, op, -1);
+        sink += (uintptr_t)dispatch_choose(rp, op, residency[i % OPS]);
     }
     t = seconds() - t;
     volatile uintptr_t keep = sink; /* the choices are used */
     (void)keep;
     return t * 1e9 / (double)decisions;
+}
+
+/* The stand-in GPU of the measurement: it takes every op. */
+static int stand_in_supports(const executor *ex, const exec_op *op)
+{
+    (void)ex;
+    (void)op;
+    return 1;
 }
 
 static void cache_text(textbuf *b, const char *name, uint32_t bytes)
@@ -80,8 +96,14 @@ char *adead_system_info(void)
         tb_printf(&b, "gpus: none (no CUDA or Vulkan executor in this build)\n");
         tb_printf(&b, "dispatch: ops of >= %lld elements go to a GPU when one supports them, else the cpu\n",
                   (long long)DISPATCH_DEFAULT_GPU_MIN);
-        dispatch_cost_ns(cpu, 2000000); /* warm up */
-        tb_printf(&b, "dispatch cost: %.2f ns per decision (measured now)\n", dispatch_cost_ns(cpu, 20000000));
+        executor stand_in;
+        memset(&stand_in, 0, sizeof stand_in);
+        stand_in.name = "stand-in gpu";
+        stand_in.supports = stand_in_supports;
+        dispatch_cost_ns(cpu, &stand_in, 2000000); /* warm up */
+        double here = dispatch_cost_ns(cpu, NULL, 20000000), one_gpu = dispatch_cost_ns(cpu, &stand_in, 20000000);
+        tb_printf(&b, "dispatch cost: %.2f ns per decision here (no GPU), %.2f ns with one GPU that takes every op "
+                  "(a stand-in; measured now)\n", here, one_gpu);
         cpu_executor_destroy(cpu);
     }
     return tb_take(&b);
