@@ -45,7 +45,7 @@ static inline executor *dispatch_choose(const dispatch_rules *r, const exec_op *
 }
 
 /* ns per dispatch_choose over varied ops, averaged over `decisions` calls (vm/info.c); gpu:
- * NULL for none, or an executor offered as the one GPU. */
+ * NULL for none, or an executor offered as the one GPU. -1 when out of memory. */
 double dispatch_cost_ns(executor *cpu, executor *gpu, long decisions);
 
 #endif
