@@ -7,7 +7,7 @@
  *   kernels [opts] softmax | relu      GB/s = (bytes read + bytes written)/t vs memcpy of as many bytes
  *   kernels [opts] attention           GFLOP/s = 4*H*S*S*D/t (half for causal) vs sgemm + C softmax + sgemm
  *   kernels dispatch                   ns per dispatch_choose decision
- * opts: -t THREADS (1), -l SIMD_LEVEL (-1: best), -n N (matmul: one size instead of the list),
+ * opts: -t THREADS (1), -l LEVEL (scalar, sse2, avx2, avx512, neon; default the best), -n N (matmul: one size instead of the list),
  *       -s BYTES (SOFTMAX: stream the output when input + output reach BYTES; default the L3 size),
  *       -S LABEL (the section's name in the output), -o FILE (append TSV rows to FILE).
  *
@@ -390,11 +390,11 @@ static void bench_bandwidth(int kernel)
 {
     /* SOFTMAX: 4 MiB in and 4 MiB out (L3-resident); 16 MiB each way (glibc's memcpy streams
      * it with 1 thread, but copies each thread's 8 MiB through the L3 with 2); 64 MiB each way
-     * (memory); rows of 4096 and 32768 (an LLM's vocabulary), past the kernel's scratch: 4 MiB
-     * (L3) and 64 MiB each way. RELU: 64M floats (512 MiB moved: memory), 64K floats (512 KiB moved: L2),
+     * (memory); rows of 4096 and 32768 (an LLM's vocabulary), past the kernel's two-row loop:
+     * 4 MiB (L3) and 64 MiB each way. RELU: 64M floats (512 MiB moved: memory), 64K floats (512 KiB moved: L2),
      * 128K floats (1 MiB moved: the L2's whole capacity). */
     static const int64_t softmax_shapes[][2] = {{1024, 1024}, {4096, 1024}, {16384, 256}, {16384, 1024},
-                                                {256, 4096}, {32, 32768}, {4096, 4096}};
+                                                {256, 4096}, {32, 32768}, {4096, 4096}, {512, 32768}};
     static const int64_t relu_sizes[] = {(int64_t)64 << 20, (int64_t)64 << 10, (int64_t)128 << 10};
     const char *section = g_label ? g_label : kernel == OP_SOFTMAX ? "softmax" : "relu";
     int cases = kernel == OP_SOFTMAX ? (int)(sizeof softmax_shapes / sizeof softmax_shapes[0])
@@ -714,7 +714,10 @@ int main(int argc, char **argv)
         if (i + 1 >= argc) die("usage: kernels [-t threads] [-l level] [-n size] [-s stream_bytes] [-S label] [-o tsv] section...");
         switch (argv[i][1]) {
         case 't': g_threads = atoi(argv[++i]); break;
-        case 'l': g_level = atoi(argv[++i]); break;
+        case 'l':
+            g_level = simd_from_name(argv[++i]);
+            if (g_level < 0) die("-l takes scalar, sse2, avx2, avx512 or neon");
+            break;
         case 'n': g_n = atoi(argv[++i]); break;
         case 's': g_stream_bytes = strtoll(argv[++i], NULL, 0); break;
         case 'S': g_label = argv[++i]; break;

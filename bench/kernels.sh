@@ -98,9 +98,9 @@ run 1 matmul
 run 2 matmul
 # For information: our AVX2 kernels beside OpenBLAS's AVX2 (Haswell) ones.
 if [ $blas = 1 ] && [ -n "$core" ]; then
-    (OPENBLAS_CORETYPE=Haswell && run 1 -l 2 -n 1024 -S matmul-avx2 matmul 2>/dev/null) || echo "matmul-avx2: no AVX2 level on this CPU or build"
+    (OPENBLAS_CORETYPE=Haswell && run 1 -l avx2 -n 1024 -S matmul-avx2 matmul 2>/dev/null) || echo "matmul-avx2: no AVX2 level on this CPU or build"
 else
-    run 1 -l 2 -n 1024 -S matmul-avx2 matmul 2>/dev/null || echo "matmul-avx2: no AVX2 level on this CPU or build"
+    run 1 -l avx2 -n 1024 -S matmul-avx2 matmul 2>/dev/null || echo "matmul-avx2: no AVX2 level on this CPU or build"
 fi
 if [ $blas = 1 ]; then # for information: what OpenBLAS does with the core it picks itself
     (unset OPENBLAS_CORETYPE && run 1 -n 1024 -S matmul-blas-auto matmul)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #define ITEM_ELEMENTS (1 << 16) /* about this much work per pool item */
+#define LONG_ROWS_ITEM 8         /* SOFTMAX: the fewest rows per item past SOFTMAX_TMP_ROW */
 
 /* ---- SOFTMAX: whole rows per item ---- */
 typedef struct {
@@ -34,14 +35,19 @@ int cpu_softmax(cpu_exec *ce, const exec_op *op, char *err, size_t errlen)
     int64_t n = a->dims[a->rank - 1];
     rows_job j = {ce->k, a->data, op->out.data, a->count / n, n, 0, NULL, 0};
     j.per_item = n >= ITEM_ELEMENTS ? 1 : ITEM_ELEMENTS / n;
-    if (n <= SOFTMAX_TMP_ROW) {
-        if (cpu_scratch(ce, 0, 2 * SOFTMAX_TMP_ROW)) {
+    /* An output that cannot stay in the caches beside its input goes around them. */
+    int stream = (uint64_t)a->count * 2 * sizeof(float) >= ce->stream_bytes;
+    /* Scratch for two rows of exps: always for short rows; for long ones only when the output
+     * streams (in cache, keeping the exps in y is faster there: kernels.h). */
+    if (n <= SOFTMAX_TMP_ROW || (stream && n <= SOFTMAX_LONG_ROW)) {
+        if (cpu_scratch(ce, 0, 2 * (n > SOFTMAX_TMP_ROW ? n : SOFTMAX_TMP_ROW))) {
             snprintf(err, errlen, "out of host memory for SOFTMAX scratch");
             return -1;
         }
         j.tmp = ce->wbuf;
-        /* An output that cannot stay in the caches beside its input goes around them. */
-        j.stream = (uint64_t)a->count * 2 * sizeof(float) >= ce->stream_bytes;
+        j.stream = stream;
+        /* Long rows overlap each row's stores with the next row's work: more rows per item. */
+        if (n > SOFTMAX_TMP_ROW && j.per_item < LONG_ROWS_ITEM) j.per_item = LONG_ROWS_ITEM;
     }
     cpu_parallel(ce, div_up(j.rows, j.per_item), softmax_item, &j);
     return 0;

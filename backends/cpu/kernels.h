@@ -42,9 +42,10 @@ typedef struct cpu_kernels {
     void (*gemm_micro)(int64_t kc, const float *a, int64_t ars, int64_t acs, const float *b, float *c, int64_t ldc,
                        int first, int last);
     /* Softmax of `rows` rows of length n; in == out allowed. tmp: NULL, or scratch for two
-     * rows (2n floats; n <= SOFTMAX_TMP_ROW), which lets the kernel overlap the rows' loads and
-     * stores with its arithmetic; stream (with tmp): write the output with streaming stores,
-     * for outputs too big to stay in the caches (levels that have them). */
+     * rows (2n floats), which lets the kernel overlap the rows' loads and stores with its
+     * arithmetic (past SOFTMAX_TMP_ROW the driver gives it only with stream); stream (with
+     * tmp): write the output with streaming stores, for outputs too big to stay in the caches
+     * (levels that have them). */
     void (*softmax_rows)(const float *in, float *out, int64_t rows, int64_t n, float *tmp, int stream);
     void (*relu)(const float *in, float *out, int64_t count);
     /* out[i] = a[i*sa] op b[i*sb] for i < n; sa and sb are 0 or 1; out may be a or b. */
@@ -61,11 +62,19 @@ typedef struct cpu_kernels {
     void (*exp_nonpos)(const float *x, float *y, int64_t n);
 } cpu_kernels;
 
-/* The longest row softmax_rows takes tmp for: two rows, 16 KiB. Past it, keeping the exps in
- * y and scaling each row in place is faster on Zen 5 (48 KiB L1): n = 4096 runs at 7.9 cycles
- * per 16 elements that way against 10.4 with two rows of scratch, in cache and in memory alike;
- * at n = 2048 the scratch still wins (6.5 against 7.2). */
+/* The longest row whose next row's max softmax_rows takes in its exp loop: two rows of
+ * scratch, 16 KiB. Past it the rows read and written no longer fit the 48 KiB L1 of Zen 5 four
+ * at a time, and a store that misses the L1 costs more than a pass: that loop ran n = 4096 at
+ * 10.4 cycles per 16 elements, against 7.9 with the exps kept in y and each row scaled in place
+ * (the cached path past this size); at n = 2048 it still wins (6.5 against 7.2). */
 #define SOFTMAX_TMP_ROW 2048
+
+/* The longest row the driver gives scratch to when the output streams (two rows: 1 MiB per
+ * worker; an LLM's vocabulary of 128K fits). The exps then go to the scratch, which lets y be
+ * streamed: 4096 x 4096 in memory on Zen 5 runs at 36-48 GB/s against 24-30 with the exps in y,
+ * 131072-element rows at 28-31 against 23-25. Past it the gain falls to 10%, not worth 2n
+ * floats per worker held by the executor. */
+#define SOFTMAX_LONG_ROW 131072
 
 /* The table for a level, or NULL when this build has no kernels for it (e.g. AVX-512 on an
  * AArch64 build). The scalar table is always there. */

@@ -180,71 +180,97 @@ static void scale_span(const float *e, float *y, int64_t i, int64_t n, V inv, in
 #define SOFTMAX_AHEAD 0
 #endif
 
-/* tmp: NULL (e is kept in y), or 2n floats; stream: write y with streaming stores where it is
- * aligned (needs tmp: y is never read back). */
+/* One row's exps: e[i] = exp(x[i] - m) for i < n, added into the partials P. Done in the same
+ * loop, when given: the max of the row `next` (its loads, into *m0 and *m1), the previous
+ * row's y = pe * pinv (its stores), and a prefetch of the row `pf` into the L2. Each caller
+ * passes constant NULLs for what it does not use, so each gets a loop of its own. */
+static inline __attribute__((always_inline)) void exp_pass(const float *x, float *e, int64_t n, V mv, V *P,
+                                                           const float *next, V *m0, V *m1, const float *pe,
+                                                           float *py, V pinv, int pstream, const float *pf)
+{
+    vexp_part A[NP]; /* SOFTMAX_AHEAD: the current block's first stage, from the iteration before */
+    if (SOFTMAX_AHEAD && n >= F32_PARTIALS)
+        for (int r = 0; r < NP; r++) A[r] = vexp_reduce(vsub(vload(x + r * VW), mv));
+    int64_t i = 0;
+    for (; i + F32_PARTIALS <= n; i += F32_PARTIALS) {
+        int64_t j = i + 2 * F32_PARTIALS <= n ? i + F32_PARTIALS : i; /* the next full block (or this one) */
+        if (pf)
+            for (int l = 0; l < F32_PARTIALS; l += 64 / (int)sizeof(float)) __builtin_prefetch(pf + i + l, 0, 1);
+#pragma GCC unroll 8
+        for (int r = 0; r < NP; r++) {
+            if (next) {
+                if (r & 1)
+                    *m1 = vmax_hw(*m1, vload(next + i + r * VW));
+                else
+                    *m0 = vmax_hw(*m0, vload(next + i + r * VW));
+            }
+            vexp_part a;
+            if (SOFTMAX_AHEAD) {
+                a = A[r];
+                A[r] = vexp_reduce(vsub(vload(x + j + r * VW), mv));
+            } else {
+                a = vexp_reduce(vsub(vload(x + i + r * VW), mv));
+            }
+            V ev = vexp_finish(a);
+            vstore(e + i + r * VW, ev);
+            P[r] = vadd(P[r], ev);
+        }
+        if (pe)
+#pragma GCC unroll 8
+            for (int r = 0; r < NP; r++) {
+                V v = vmul(vload(pe + i + r * VW), pinv);
+                if (pstream)
+                    vstream(py + i + r * VW, v);
+                else
+                    vstore(py + i + r * VW, v);
+            }
+    }
+    if (pe) scale_span(pe, py, i, n, pinv, pstream);
+#pragma GCC unroll 8
+    for (int r = 0; r < NP; r++) { /* unrolled: P stays in registers */
+        int64_t left = n - i - r * VW;
+        if (left <= 0) break;
+        int cnt = left < VW ? (int)left : VW;
+        if (next) *m0 = vmax_hw(*m0, vload_n(next + i + r * VW, cnt, -INFINITY));
+        V ev = vexp_nonpos(vsub(vload_n(x + i + r * VW, cnt, 0.0f), mv));
+        vstore_n(e + i + r * VW, ev, cnt);
+        P[r] = vadd(P[r], vload_n(e + i + r * VW, cnt, 0.0f)); /* +0 past the end: exact */
+    }
+}
+
+/* tmp: NULL (e is kept in y, and y scaled in place), or 2n floats; stream: write y with
+ * streaming stores where it is aligned (needs tmp: y is never read back).
+ * Rows up to SOFTMAX_TMP_ROW with tmp: the next row's max is taken in the exp loop.
+ * Longer rows with tmp (the driver gives it them when it streams): the two rows of e and the
+ * row being read no longer fit the L1 together, so the max gets a pass of its own, over a row
+ * the exp loop before prefetched into the L2; the exp loop keeps the previous row's stores. */
 static void softmax_rows(const float *in, float *out, int64_t rows, int64_t n, float *tmp, int stream)
 {
     if (rows <= 0 || n <= 0) return;
-    float m = row_max_hw(in, n);
+    int split = tmp && n > SOFTMAX_TMP_ROW;
+    float m = split ? 0.0f : row_max_hw(in, n);
     const float *pe = NULL; /* the previous row's exps, to be scaled into py during this row */
     float *py = NULL;
     V pinv = vzero();
     int pstream = 0;
     for (int64_t row = 0; row < rows; row++) {
         const float *x = in + row * n;
-        const float *next = row + 1 < rows ? x + n : x; /* the last row takes its own max again */
         float *y = out + row * n, *e = tmp ? tmp + (row & 1) * n : y;
-        V mv = vset(m), P[NP], m0 = vset(-INFINITY), m1 = m0;
-        vexp_part A[NP]; /* SOFTMAX_AHEAD: the current block's first stage, from the iteration before */
+        V P[NP];
         for (int r = 0; r < NP; r++) P[r] = vzero();
-        if (SOFTMAX_AHEAD && n >= F32_PARTIALS)
-            for (int r = 0; r < NP; r++) A[r] = vexp_reduce(vsub(vload(x + r * VW), mv));
-        int64_t i = 0;
-        for (; i + F32_PARTIALS <= n; i += F32_PARTIALS) {
-            int64_t j = i + 2 * F32_PARTIALS <= n ? i + F32_PARTIALS : i; /* the next full block (or this one) */
-#pragma GCC unroll 8
-            for (int r = 0; r < NP; r++) {
-                if (r & 1)
-                    m1 = vmax_hw(m1, vload(next + i + r * VW));
-                else
-                    m0 = vmax_hw(m0, vload(next + i + r * VW));
-                vexp_part a;
-                if (SOFTMAX_AHEAD) {
-                    a = A[r];
-                    A[r] = vexp_reduce(vsub(vload(x + j + r * VW), mv));
-                } else {
-                    a = vexp_reduce(vsub(vload(x + i + r * VW), mv));
-                }
-                V ev = vexp_finish(a);
-                vstore(e + i + r * VW, ev);
-                P[r] = vadd(P[r], ev);
-            }
-            if (pe)
-#pragma GCC unroll 8
-                for (int r = 0; r < NP; r++) {
-                    V v = vmul(vload(pe + i + r * VW), pinv);
-                    if (pstream)
-                        vstream(py + i + r * VW, v);
-                    else
-                        vstore(py + i + r * VW, v);
-                }
+        if (split) {
+            exp_pass(x, e, n, vset(row_max_hw(x, n)), P, NULL, NULL, NULL, pe, py, pinv, pstream,
+                     row + 1 < rows ? x + n : NULL);
+        } else {
+            const float *next = row + 1 < rows ? x + n : x; /* the last row takes its own max again */
+            V m0 = vset(-INFINITY), m1 = m0;
+            exp_pass(x, e, n, vset(m), P, next, &m0, &m1, pe, py, pinv, pstream, NULL);
+            m = finish_max(m0, m1, next, n);
         }
-        if (pe) scale_span(pe, py, i, n, pinv, pstream);
-#pragma GCC unroll 8
-        for (int r = 0; r < NP; r++) { /* unrolled: P stays in registers */
-            int64_t left = n - i - r * VW;
-            if (left <= 0) break;
-            int cnt = left < VW ? (int)left : VW;
-            m0 = vmax_hw(m0, vload_n(next + i + r * VW, cnt, -INFINITY));
-            V ev = vexp_nonpos(vsub(vload_n(x + i + r * VW, cnt, 0.0f), mv));
-            vstore_n(e + i + r * VW, ev, cnt);
-            P[r] = vadd(P[r], vload_n(e + i + r * VW, cnt, 0.0f)); /* +0 past the end: exact */
-        }
-        m = finish_max(m0, m1, next, n);
         float sum = fold_partials(P);
         pe = NULL;
         if (f32_isnan(sum)) { /* then every y is NaN (1/sum is) */
-            for (i = 0; i < n; i++) y[i] = f32_from(F32_CANON_NAN);
+            for (int64_t i = 0; i < n; i++) y[i] = f32_from(F32_CANON_NAN);
             continue;
         }
         /* sum is in [1, n] (the max contributes exactly 1): the hardware quotient is the
