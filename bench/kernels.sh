@@ -2,7 +2,8 @@
 # Kernel benchmarks of the CPU executor, each beside its anchor measured in the same run:
 #   matmul     n = 256..2048, GFLOP/s = 2n^3/t          vs OpenBLAS cblas_sgemm (same thread count)
 #   softmax    1024x1024 (4 MiB: L3), 4096x1024, 16384x256 (16 MiB), 16384x1024 (64 MiB: memory),
-#              256x4096, 32x32768 (long rows, 4 MiB), 4096x4096, 512x32768 (64 MiB), GB/s = (read + written bytes)/t
+#              256x4096, 32x32768 (long rows, 4 MiB), 4096x4096, 512x32768 (64 MiB), 4096x256 (short rows, 4 MiB),
+#              GB/s = (read + written bytes)/t
 #              vs memcpy of as many bytes
 #   relu       64M floats (memory), 128K floats (1 MiB moved: cache)    vs memcpy
 #   attention  [H,S,D] q, k, v; GFLOP/s = 4*H*S*S*D/t (half for causal)

@@ -69,6 +69,14 @@ typedef struct cpu_kernels {
  * (the cached path past this size); at n = 2048 it still wins (6.5 against 7.2). */
 #define SOFTMAX_TMP_ROW 2048
 
+/* The longest row whose exp loop takes the max of the row two ahead, not the next one. A row's
+ * exps wait for its max, which the loop before finished last: with short rows that wait is
+ * long beside the work in flight, and the out-of-order window runs dry at every row. Two rows
+ * ahead, in cache on Zen 5 (AVX-512, calls of 64K elements as the driver makes them, cycles
+ * per 16 elements): n = 64 12.6 -> 11.3, 256 8.1 -> 7.45, 512 7.2 -> 6.65; at 1024 it loses
+ * (6.3 -> 6.5), and at 2048 the sixth row in flight crowds the L1 (6.65 -> 7.1). AVX2: 1-3%. */
+#define SOFTMAX_TWO_AHEAD_ROW 512
+
 /* The longest row the driver gives scratch to when the output streams (two rows: 1 MiB per
  * worker; an LLM's vocabulary of 128K fits). The exps then go to the scratch, which lets y be
  * streamed: 4096 x 4096 in memory on Zen 5 runs at 36-48 GB/s against 24-30 with the exps in y,

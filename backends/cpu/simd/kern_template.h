@@ -146,7 +146,7 @@ static float row_max_model(const float *x, int64_t n)
  * result is zero or subnormal; then the row is taken again the exact way. A NaN in the row may
  * or may not come out; either way exp(x - m) of that element is NaN, so the row's sum (SOFTMAX)
  * or running sum l (ATTENTION) is NaN and every output NaN, as the definitions have it. */
-static float finish_max(V m0, V m1, const float *x, int64_t n)
+static inline __attribute__((always_inline)) float finish_max(V m0, V m1, const float *x, int64_t n)
 {
     float r = vtree_max_hw(vmax_hw(m0, m1));
     return (f32_bits(r) & 0x7FFFFFFFu) < F32_MIN_BITS ? row_max_model(x, n) : r;
@@ -225,7 +225,7 @@ static inline __attribute__((always_inline)) void exp_pass(const float *x, float
                     vstore(py + i + r * VW, v);
             }
     }
-    if (pe) scale_span(pe, py, i, n, pinv, pstream);
+    if (pe && i < n) scale_span(pe, py, i, n, pinv, pstream); /* a call: only when a tail is left */
 #pragma GCC unroll 8
     for (int r = 0; r < NP; r++) { /* unrolled: P stays in registers */
         int64_t left = n - i - r * VW;
@@ -240,15 +240,19 @@ static inline __attribute__((always_inline)) void exp_pass(const float *x, float
 
 /* tmp: NULL (e is kept in y, and y scaled in place), or 2n floats; stream: write y with
  * streaming stores where it is aligned (needs tmp: y is never read back).
- * Rows up to SOFTMAX_TMP_ROW with tmp: the next row's max is taken in the exp loop.
+ * Rows up to SOFTMAX_TMP_ROW with tmp: the next row's max is taken in the exp loop; for rows
+ * up to SOFTMAX_TWO_AHEAD_ROW, the max of the row after it (kernels.h says why).
  * Longer rows with tmp (the driver gives it them when it streams): the two rows of e and the
  * row being read no longer fit the L1 together, so the max gets a pass of its own, over a row
  * the exp loop before prefetched into the L2; the exp loop keeps the previous row's stores. */
-static void softmax_rows(const float *in, float *out, int64_t rows, int64_t n, float *tmp, int stream)
+static inline __attribute__((always_inline)) void softmax_rows_ahead(const float *in, float *out, int64_t rows,
+                                                                     int64_t n, float *tmp, int stream, const int ahead)
 {
-    if (rows <= 0 || n <= 0) return;
-    int split = tmp && n > SOFTMAX_TMP_ROW;
-    float m = split ? 0.0f : row_max_hw(in, n);
+    /* The exp loop of row r takes the max of row r + ahead, a constant in each copy of this
+     * loop (a variable one lost half the gain). m: row r's max; mn: the next row's, when
+     * ahead is 2. */
+    int split = ahead == 1 && tmp && n > SOFTMAX_TMP_ROW;
+    float m = split ? 0.0f : row_max_hw(in, n), mn = ahead == 2 && rows > 1 ? row_max_hw(in + n, n) : 0.0f;
     const float *pe = NULL; /* the previous row's exps, to be scaled into py during this row */
     float *py = NULL;
     V pinv = vzero();
@@ -262,10 +266,13 @@ static void softmax_rows(const float *in, float *out, int64_t rows, int64_t n, f
             exp_pass(x, e, n, vset(row_max_hw(x, n)), P, NULL, NULL, NULL, pe, py, pinv, pstream,
                      row + 1 < rows ? x + n : NULL);
         } else {
-            const float *next = row + 1 < rows ? x + n : x; /* the last row takes its own max again */
+            /* The last rows take their own max again (unused). */
+            const float *next = row + ahead < rows ? x + ahead * n : x;
             V m0 = vset(-INFINITY), m1 = m0;
             exp_pass(x, e, n, vset(m), P, next, &m0, &m1, pe, py, pinv, pstream, NULL);
-            m = finish_max(m0, m1, next, n);
+            float mx = finish_max(m0, m1, next, n);
+            m = ahead == 2 ? mn : mx;
+            mn = mx;
         }
         float sum = fold_partials(P);
         pe = NULL;
@@ -287,6 +294,15 @@ static void softmax_rows(const float *in, float *out, int64_t rows, int64_t n, f
     }
     if (pe) scale_span(pe, py, 0, n, pinv, pstream);
     if (stream && tmp) vstream_fence();
+}
+
+static void softmax_rows(const float *in, float *out, int64_t rows, int64_t n, float *tmp, int stream)
+{
+    if (rows <= 0 || n <= 0) return;
+    if (tmp && n <= SOFTMAX_TWO_AHEAD_ROW)
+        softmax_rows_ahead(in, out, rows, n, tmp, stream, 2);
+    else
+        softmax_rows_ahead(in, out, rows, n, tmp, stream, 1);
 }
 
 /* ---- RELU ---- */
