@@ -391,8 +391,9 @@ static void bench_bandwidth(int kernel)
     /* SOFTMAX: 4 MiB in and 4 MiB out (L3-resident); 16 MiB each way (glibc's memcpy streams
      * it with 1 thread, but copies each thread's 8 MiB through the L3 with 2); 64 MiB each way
      * (memory); rows of 4096 and 32768 (an LLM's vocabulary), past the kernel's two-row loop:
-     * 4 MiB (L3) and 64 MiB each way; rows of 256 (attention over a short context), 4 MiB. RELU: 64M floats (512 MiB moved: memory), 64K floats (512 KiB moved: L2),
-     * 128K floats (1 MiB moved: the L2's whole capacity). */
+     * 4 MiB (L3) and 64 MiB each way; rows of 256 (attention over a short context), 4 MiB.
+     * RELU: 64M floats (512 MiB moved: memory), 64K floats (512 KiB moved: L2), 128K floats
+     * (1 MiB moved: the L2's whole capacity). */
     static const int64_t softmax_shapes[][2] = {{1024, 1024}, {4096, 1024}, {16384, 256}, {16384, 1024},
                                                 {256, 4096}, {32, 32768}, {4096, 4096}, {512, 32768}, {4096, 256}};
     static const int64_t relu_sizes[] = {(int64_t)64 << 20, (int64_t)64 << 10, (int64_t)128 << 10};
