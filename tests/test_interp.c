@@ -152,6 +152,15 @@ static void test_memory(void **state)
     assert_int_equal(o.status, ADEAD_E_MEMORY);
 }
 
+/* Tensor ops while every tensor is empty: the heap's base is backed from the start (clang's UBSan
+ * saw NULL + offset here). */
+static void test_ops_on_empty_tensors(void **state)
+{
+    (void)state;
+    expect_output(".tensor q f32 [0]\n.tensor o f32 [0]\n RELU o, q\n SOFTMAX o, q\n TADD o, q, q\n"
+                  " TSIZE r1, o\n PRINTI r1\n HALT\n", "0\n");
+}
+
 static void test_tensor_instructions(void **state)
 {
     (void)state;
@@ -207,6 +216,27 @@ static void test_tasks_are_deterministic(void **state)
     expect_trap("LDI r1, 7\n JOIN r1, r1\n HALT\n", ADEAD_E_TRAP, "JOIN", "there is no task 7");
     expect_trap("SPAWN r1, w, r0\n JOIN r2, r1\n HALT\nw:\n JOIN r1, r0\n RET\n", ADEAD_E_TRAP, "deadlock", NULL);
     expect_trap("again:\n SPAWN r1, w, r0\n JMP again\nw:\n RET\n", ADEAD_E_TRAP, "SPAWN", "more than 1024 tasks");
+}
+
+/* The task limit counts live tasks only: a worker spawns and joins 2000 short tasks one after
+ * another (the table fills with ended ones and is swept, moving the worker's own slot), an
+ * ended task can be joined twice, and ids keep counting up. */
+static void test_ended_tasks_free_their_slots(void **state)
+{
+    (void)state;
+    expect_output("LDI r9, 5\n SPAWN r1, short, r9\n JOIN r2, r1\n JOIN r3, r1\n"
+                  "SPAWN r4, worker, r0\n JOIN r5, r4\n SPAWN r6, short, r0\n"
+                  "PRINTI r2\n PRINTI r3\n PRINTI r5\n PRINTI r6\n HALT\n"
+                  "short:\n MULI r0, r0, 2\n RET\n"
+                  "worker:\n LDI r1, 0\n LDI r2, 2000\n LDI r3, 0\n"
+                  "wl:\n SPAWN r4, short, r1\n JOIN r5, r4\n ADD r3, r3, r5\n LOOP r1, r2, wl\n"
+                  "ADDI r0, r3, 0\n RET\n",
+                  "10\n10\n3998000\n2003\n");
+    /* Stacks of ended tasks go back to the memory limit: 5000 tasks fit in 4 MiB. */
+    outcome o = run_with("LDI r1, 0\n LDI r2, 5000\nl:\n SPAWN r3, w, r1\n JOIN r4, r3\n LOOP r1, r2, l\n PRINTI r4\n HALT\n"
+                         "w:\n RET\n", 0, 4 << 20);
+    if (o.status) fail_msg("status %d: %s", o.status, o.err);
+    assert_string_equal(o.out.buf, "4999\n");
 }
 
 static void test_user_trap_and_halt(void **state)
@@ -293,7 +323,7 @@ int main(void)
         cmocka_unit_test(test_bits_and_shifts),          cmocka_unit_test(test_comparisons_and_branches),
         cmocka_unit_test(test_f32_register_ops),         cmocka_unit_test(test_constants_and_strings),
         cmocka_unit_test(test_memory),                   cmocka_unit_test(test_tensor_instructions),
-        cmocka_unit_test(test_calls_and_recursion),      cmocka_unit_test(test_tasks_are_deterministic),
+        cmocka_unit_test(test_calls_and_recursion),      cmocka_unit_test(test_tasks_are_deterministic), cmocka_unit_test(test_ops_on_empty_tensors), cmocka_unit_test(test_ended_tasks_free_their_slots),
         cmocka_unit_test(test_user_trap_and_halt),       cmocka_unit_test(test_fuel_is_exact),
         cmocka_unit_test(test_fuel_resume),              cmocka_unit_test(test_trace),
     };

@@ -71,7 +71,7 @@ static void trace_instr(adead_vm *vm, trace_state *ts, const dinstr *ip, vm_task
         snprintf(where, sizeof where, " %s:%u", file, line);
     else
         where[0] = 0;
-    vm_printf(vm->trace_fn, vm->trace_user, "[task %u] pc %u%s: %s\n", vm->cur, pc, where, text);
+    vm_printf(vm->trace_fn, vm->trace_user, "[task %" PRIu64 "] pc %u%s: %s\n", vm->tasks[vm->cur].id, pc, where, text);
     ts->ip = *ip;
     ts->pending = 1;
     ts->regs = task->regs;
@@ -262,11 +262,12 @@ L_TRACE:
         }
         if (vm->cur == 0) goto halt; /* the main task's first frame returned */
         task_finish(vm, vm->cur, R[0]);
-        goto switch_task;
+        goto pick_task; /* its slot is freed: nothing of it to save */
     }
     CASE(SPAWN) {
         uint64_t id;
         CHECK(task_spawn(vm, PC, ip->b, R[ip->c], &id));
+        task = &vm->tasks[vm->cur]; /* a full table is swept, which may move this task's slot */
         R[ip->a] = id;
         NEXT();
     }
@@ -276,14 +277,14 @@ L_TRACE:
     }
     CASE(JOIN) {
         uint64_t id = R[ip->b];
-        if (id >= vm->n_tasks) TRAP(ADEAD_E_TRAP, "there is no task %" PRId64, S(id));
-        if (id == vm->cur) TRAP(ADEAD_E_TRAP, "task %u joins itself", vm->cur);
-        if (vm->tasks[id].state == TASK_DONE) {
-            R[ip->a] = vm->tasks[id].result;
+        if (id >= vm->n_spawned) TRAP(ADEAD_E_TRAP, "there is no task %" PRId64, S(id));
+        if (id == task->id) TRAP(ADEAD_E_TRAP, "task %" PRIu64 " joins itself", id);
+        if (task_live_slot(vm, id) < 0) { /* it has ended */
+            R[ip->a] = vm->results[id];
             FALL();
         }
         task->state = TASK_JOINING;
-        task->join_task = (uint32_t)id;
+        task->join_task = id;
         task->join_reg = BASE + ip->a;
         task->pc = PC + 1;
         if (ts.pending) { /* tracing: the result arrives later, so say that instead */
@@ -536,8 +537,9 @@ fuel_low: {
     DISPATCH();
 }
 
-switch_task: {
+switch_task:
     task->base = BASE;
+pick_task: {
     int next = task_next_runnable(vm, vm->cur);
     if (next < 0) {
         rc = vm_trap(vm, ADEAD_E_TRAP, PC, "deadlock: every live task is waiting in JOIN");
@@ -559,8 +561,10 @@ stop:
         vm->patch_pc = -1;
     }
     vm->fuel = fuel + ip->cost - 1;
-    task->pc = PC;
-    task->base = BASE;
+    if (task->state != TASK_DONE) { /* a task that just ended has no stacks to come back to */
+        task->pc = PC;
+        task->base = BASE;
+    }
     return rc;
 }
 

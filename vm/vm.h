@@ -78,10 +78,13 @@ typedef struct {
     uint32_t n_frames, cap_frames;
     uint32_t pc;     /* where it resumes when not running */
     int state;
-    uint32_t join_task, join_reg; /* while TASK_JOINING: whom it waits for, where the result goes */
-    uint64_t result; /* r0 when it ended */
+    uint64_t id;     /* ids count up from 0 (main) and are never reused */
+    uint64_t join_task; /* while TASK_JOINING: whom it waits for */
+    uint32_t join_reg;  /* ... and where the result goes */
 } vm_task;
 
+/* Tasks alive at once (the slot table's size). Ended tasks free their slot and stacks and keep
+ * only their result (8 bytes, counted against the memory limit), so a run may spawn any number. */
 #define VM_MAX_TASKS 1024
 #define VM_MAX_FRAMES (1u << 20)
 #define VM_MAX_REGS (1u << 24)
@@ -98,8 +101,11 @@ struct adead_vm {
     vm_arena arena;
     vm_tensor *tensors;
     vm_binding *bindings;  /* per slot: data the host bound to an input, laid out at the first run */
-    vm_task *tasks;
-    uint32_t n_tasks, cur;
+    vm_task *tasks;        /* live tasks (and ended ones not yet swept), in id order */
+    uint32_t n_tasks, cur; /* slots in use; the running task's slot */
+    uint64_t n_spawned;    /* ids handed out, main included */
+    uint64_t *results;     /* [n_spawned]: each ended task's r0 */
+    uint64_t cap_results;
     int64_t fuel;          /* remaining; may be negative while a patch is pending */
     uint64_t fuel_granted;
     int64_t patch_pc;      /* -1, or the pc of the IOP_FUEL patch */
@@ -141,8 +147,12 @@ int task_reserve_window(adead_vm *vm, vm_task *t, uint32_t pc, uint64_t base);
 int task_push_frame(adead_vm *vm, vm_task *t, uint32_t pc, const dinstr *ret);
 /* The next task to run after `from` in the fixed round-robin order, or -1 if none can. */
 int task_next_runnable(const adead_vm *vm, uint32_t from);
-/* Task `id` ended: wake the tasks joining it. */
-void task_finish(adead_vm *vm, uint32_t id, uint64_t result);
+/* The task in `slot` ended: keep its result, wake the tasks joining it, free its stacks. */
+void task_finish(adead_vm *vm, uint32_t slot, uint64_t result);
+/* The slot of a task that has not ended, or -1 (ended, or never spawned). */
+int task_live_slot(const adead_vm *vm, uint64_t id);
+/* Every task's slot, stacks and results freed (the VM back to no tasks). */
+void task_free_all(adead_vm *vm);
 
 /* The interpreter (vm/interp.c): runs from the current task's pc. */
 int interp_run(adead_vm *vm);
