@@ -2,7 +2,8 @@
 #   make                 build/bin/adead-asm, build/bin/adead-vm, build/lib/libadeadvm.{a,so}
 #   make test            build and run the test suite (cmocka + end-to-end)
 #   make test SANITIZE=1 the same under ASan+UBSan, in build-san/
-#   make check           both of the above (what .ci/run runs)
+#   make check           both of the above, and the sanitizer run again with clang where it is
+#                        installed (what .ci/run runs)
 #   make docs            regenerate docs/isa.md from isa/opcodes.def
 #   make bench           interpreter benchmarks against lua5.4 and luajit -joff
 #   make install PREFIX=/usr/local DESTDIR=
@@ -28,10 +29,10 @@ CFLAGS_COMMON := -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -ffp-contract=off -g
 LIB_CFLAGS := $(CFLAGS_COMMON) -fPIC -fvisibility=hidden
 LDLIBS := -lm -lpthread
 
-LIB_SRC := $(wildcard isa/*.c asm/*.c vm/*.c backends/cpu/*.c)
+LIB_SRC := $(wildcard util/*.c isa/*.c asm/*.c vm/*.c backends/cpu/*.c)
 LIB_SRC := $(filter-out asm/adead-asm.c vm/adead-vm.c isa/isadoc.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-HEADERS := $(wildcard include/*.h isa/*.h isa/*.def asm/*.h vm/*.h backends/*.h backends/cpu/*.h backends/cpu/simd/*.h)
+HEADERS := $(wildcard include/*.h util/*.h isa/*.h isa/*.def asm/*.h vm/*.h backends/*.h backends/cpu/*.h backends/cpu/simd/*.h)
 
 # SIMD kernel tables: each level's file is built with that level's instructions; the executor
 # only calls a table after CPUID/XGETBV said the host runs it (backends/cpu/cpu_features.c).
@@ -98,8 +99,16 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h $(STATIC) $(HEADERS)
 test: all $(BIN)/adead-vm-switch $(BIN)/isadoc $(TEST_BIN)
 	@ADEAD_BUILD=$(BUILD) CC="$(CC)" SANITIZE="$(SANITIZE)" sh tests/run.sh $(TEST_BIN)
 
+# clang's UBSan checks more than gcc's (pointer overflow, NULL to memset): where clang is installed,
+# the suite also runs under clang's ASan+UBSan, in build-clang-san/.
+CLANG ?= $(shell command -v clang 2>/dev/null)
 check:
 	$(MAKE) test SANITIZE=1
+ifneq ($(CLANG),)
+	$(MAKE) test SANITIZE=1 CC=$(CLANG) BUILD=build-clang-san
+else
+	@echo "skip the clang sanitizer run: clang is not installed"
+endif
 	$(MAKE) test
 
 # The NEON kernels (backends/cpu/simd_neon.c), cross-built for AArch64 into build-aarch64/ and
@@ -154,4 +163,6 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' adeadvm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/adeadvm.pc
 
 clean:
-	rm -rf build build-san build-aarch64
+	rm -rf build build-san build-clang-san build-aarch64 build-fuzz
+
+include fuzz/fuzz.mk

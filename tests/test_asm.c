@@ -952,6 +952,20 @@ static void assert_const_shape(const bib_const *c, uint32_t kind, uint32_t dtype
     assert_int_equal(c->data_off % 8, 0);
 }
 
+/* A zero-element constant before any constant data: nothing to pad or copy (clang's UBSan saw a
+ * memset on a NULL data pointer here). */
+static void test_empty_const_first(void **state)
+{
+    (void)state;
+    image img = assemble_image(".const c f32 [0] = []\n.const d i64 [2] = [1, 2]\n    HALT\n");
+    bib_module m;
+    decode(&img, &m);
+    assert_int_equal(m.n_consts, 2);
+    assert_round_trip(&img);
+    bib_free(&m);
+    free(img.p);
+}
+
 static void test_const_of_every_kind(void **state)
 {
     (void)state;
@@ -1634,6 +1648,7 @@ int main(void)
         cmocka_unit_test(test_comments),
         cmocka_unit_test(test_multi_line_value_lists),
         cmocka_unit_test(test_const_of_every_kind),
+        cmocka_unit_test(test_empty_const_first),
         cmocka_unit_test(test_string_escapes_decode),
         cmocka_unit_test(test_vk_compute_kernels),
         cmocka_unit_test(test_line_table),

@@ -326,7 +326,7 @@ static void test_every_truncation_with_a_matching_size_field_is_refused(void **s
 static void test_bad_magic_is_refused(void **state)
 {
     (void)state;
-    static const char *const magics[] = {"ADEADBIX", "adeadbib", "\x7f" "ELF\x02\x01\x01\x00", "\0\0\0\0\0\0\0\0"};
+    static const char *const magics[] = {"ADEADBIX", "adeadbib", "\x7f\x45LF\x02\x01\x01\x00", "\0\0\0\0\0\0\0\0"};
     for (size_t i = 0; i < sizeof magics / sizeof magics[0]; i++) {
         image im = full_image();
         memcpy(im.bytes, magics[i], 8);

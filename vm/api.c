@@ -212,13 +212,7 @@ void adead_vm_set_trace(adead_vm *vm, adead_write_fn fn, void *user)
  * so the caller may raise the memory limit and try again). */
 static void dematerialize(adead_vm *vm)
 {
-    for (uint32_t i = 0; i < vm->n_tasks; i++) {
-        free(vm->tasks[i].regs);
-        free(vm->tasks[i].frames);
-    }
-    memset(vm->tasks, 0, sizeof *vm->tasks * vm->n_tasks);
-    vm->n_tasks = 0;
-    vm->cur = 0;
+    task_free_all(vm);
     for (uint32_t t = 0; t < vm->prog->mod.n_tensors; t++) {
         vm->tensors[t].rank = -1;
         vm->tensors[t].count = 0;
@@ -258,8 +252,7 @@ static int materialize(adead_vm *vm)
         if (!vm->bindings[slot].set && p->mod.tensors[slot].init == BIB_NONE)
             return api_error(vm, ADEAD_E_ARG, "%s: input %s is not bound (and has no initial value)", p->name, p->names.tensor[slot]);
     }
-    heap_init(&vm->heap, vm->mem_limit);
-    int rc = ADEAD_OK;
+    int rc = heap_init(&vm->heap, vm->mem_limit) ? api_error(vm, ADEAD_E_NOMEM, "the host is out of memory") : ADEAD_OK;
     for (uint32_t t = 0; t < p->mod.n_tensors && !rc; t++) rc = lay_out(vm, t);
     uint64_t id;
     if (!rc) rc = task_spawn(vm, NO_PC, 0, 0, &id);

@@ -3,11 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-void heap_init(vm_heap *h, uint64_t limit)
+static int heap_capacity(vm_heap *h, uint32_t blocks);
+
+int heap_init(vm_heap *h, uint64_t limit)
 {
     memset(h, 0, sizeof *h);
     h->limit = limit;
     h->nblocks = 1; /* block 0 is reserved so that address 0 is never valid */
+    return heap_capacity(h, 1);
 }
 
 void heap_destroy(vm_heap *h)

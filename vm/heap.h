@@ -31,7 +31,9 @@ typedef struct {
 /* Results of heap_alloc and heap_reserve. */
 enum { HEAP_OK = 0, HEAP_LIMIT = -1, HEAP_NOMEM = -2 };
 
-void heap_init(vm_heap *h, uint64_t limit);
+/* An empty heap whose reserved block 0 is already backed, so that base is never NULL and
+ * base + off is defined even while every tensor is empty. HEAP_NOMEM when the host has no 4 KiB. */
+int heap_init(vm_heap *h, uint64_t limit);
 void heap_destroy(vm_heap *h);
 /* A new zeroed allocation of `bytes` (at least one block); its offset goes to *off. */
 int heap_alloc(vm_heap *h, uint64_t bytes, int kind, uint64_t *off);
