@@ -1,6 +1,8 @@
 /* adead-asm: .adasm text -> .bib bytecode, and back with -d. */
 #include "../include/adeadvm.h"
-#include "../vm/npy.h"
+#include "../isa/bib.h"
+#include "../util/fileio.h"
+#include "../util/stdstreams.h"
 #include "asm.h"
 
 #include <errno.h>
@@ -21,57 +23,26 @@ static void usage(FILE *f)
             "  -d           disassemble: print text that assembles back to the same bytes\n"
             "  --help       show this help\n"
             "  --version    show the version\n"
-            "exit status: 0 ok, 1 bad usage, 2 errors in the program or file, 6 I/O error\n");
+            "exit status: 0 ok, 1 bad usage, 2 errors in the program or file, 6 I/O error (a file, or\n"
+            "  standard output or error, could not be written; the old output file is left as it was)\n");
 }
 
-static int read_input(const char *path, unsigned char **data, size_t *size)
+static int read_input(const char *path, int bib, unsigned char **data, size_t *size)
 {
     char err[600];
-    if (strcmp(path, "-")) {
-        if (npy_read_file(path, data, size, err, sizeof err)) {
-            fprintf(stderr, "adead-asm: %s\n", err);
-            return -1;
-        }
-        return 0;
-    }
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            fprintf(stderr, "adead-asm: out of memory reading stdin\n");
-            return -1;
-        }
-        n += fread(buf + n, 1, cap - n, stdin);
-        if (n < cap) break;
-        unsigned char *bigger = cap < (1u << 30) ? realloc(buf, cap *= 2) : NULL;
-        if (!bigger) free(buf);
-        buf = bigger;
-    }
-    if (ferror(stdin)) {
-        fprintf(stderr, "adead-asm: reading stdin: %s\n", strerror(errno));
-        free(buf);
+    if (fileio_read(path, BIB_MAX_FILE, bib ? bib_head_check : fileio_text_head, data, size, err, sizeof err)) {
+        fprintf(stderr, "adead-asm: %s\n", err);
         return -1;
     }
-    *data = buf;
-    *size = n;
     return 0;
 }
 
+/* Written to a temporary file and renamed into place: a failure leaves the old file as it was. */
 static int write_output(const char *path, const void *data, size_t size)
 {
-    FILE *f = strcmp(path, "-") ? fopen(path, "wb") : stdout;
-    if (!f) {
-        fprintf(stderr, "adead-asm: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    int bad = fwrite(data, 1, size, f) != size;
-    if (f == stdout)
-        bad |= fflush(f) != 0;
-    else
-        bad |= fclose(f) != 0;
-    if (bad) {
-        fprintf(stderr, "adead-asm: writing %s: %s\n", path, strerror(errno));
-        if (strcmp(path, "-")) remove(path);
+    char err[600];
+    if (fileio_write(path, data, size, err, sizeof err)) {
+        fprintf(stderr, "adead-asm: %s\n", err);
         return -1;
     }
     return 0;
@@ -89,7 +60,7 @@ static char *default_output(const char *in)
     return out;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
     int disassemble = 0;
@@ -123,9 +94,24 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
+    const char *dest = out ? out : disassemble || !strcmp(in, "-") ? "-" : NULL;
+    char *def = dest ? NULL : default_output(in);
+    if (!dest && !def) {
+        fprintf(stderr, "adead-asm: out of memory\n");
+        return EXIT_IO;
+    }
+    if (!dest) dest = def;
+    if (fileio_same_file(in, dest)) {
+        fprintf(stderr, "adead-asm: the output %s is the input itself; it would be replaced (give another -o)\n", dest);
+        free(def);
+        return EXIT_USAGE;
+    }
     unsigned char *src;
     size_t size;
-    if (read_input(in, &src, &size)) return EXIT_IO;
+    if (read_input(in, disassemble, &src, &size)) {
+        free(def);
+        return EXIT_IO;
+    }
     int rc = 0;
     if (disassemble) {
         char *text, err[1024];
@@ -133,7 +119,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "adead-asm: %s: %s\n", strcmp(in, "-") ? in : "<stdin>", err);
             rc = EXIT_PROGRAM;
         } else {
-            rc = write_output(out ? out : "-", text, strlen(text)) ? EXIT_IO : 0;
+            rc = write_output(dest, text, strlen(text)) ? EXIT_IO : 0;
             free(text);
         }
     } else {
@@ -146,13 +132,18 @@ int main(int argc, char **argv)
             if (errors > 0) fprintf(stderr, "%d error%s\n", errors, errors == 1 ? "" : "s");
             rc = EXIT_PROGRAM;
         } else {
-            char *def = out ? NULL : strcmp(in, "-") ? default_output(in) : NULL;
-            rc = write_output(out ? out : def ? def : "-", bib, bib_size) ? EXIT_IO : 0;
-            free(def);
+            rc = write_output(dest, bib, bib_size) ? EXIT_IO : 0;
         }
         free(bib);
         free(diag);
     }
     free(src);
+    free(def);
     return rc;
+}
+
+int main(int argc, char **argv)
+{
+    stdstreams_ignore_file_size_signal();
+    return stdstreams_finish("adead-asm", run(argc, argv));
 }

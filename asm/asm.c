@@ -7,6 +7,7 @@
 #include "asm.h"
 
 #include "../isa/bib.h"
+#include "../util/fileio.h"
 #include "../isa/isa.h"
 #include "../vm/clocale.h"
 #include "../vm/npy.h"
@@ -406,7 +407,7 @@ static int64_t add_const(assembler *as, uint32_t kind, uint32_t dtype, uint32_t 
     if (GROW(as, m->data, as->cap_data, (uint32_t)(off + size)) || GROW(as, m->consts, as->cap_consts, m->n_consts + 1) ||
         GROW(as, as->const_name, as->cap_const_names, m->n_consts + 1))
         return -1;
-    memset(m->data + m->data_size, 0, (size_t)(off - m->data_size));
+    if (off > m->data_size) memset(m->data + m->data_size, 0, (size_t)(off - m->data_size)); /* data may be NULL */
     if (size) memcpy(m->data + off, data, (size_t)size);
     m->data_size = (uint32_t)(off + size);
     bib_const *c = &m->consts[m->n_consts];
@@ -737,6 +738,20 @@ static void path_join(assembler *as, const char *rel, char *buf, size_t len)
         snprintf(buf, len, "%s%s", as->dir, rel);
 }
 
+/* The fileio_head_check for SPIR-V modules: the first word is the magic 0x07230203. */
+static int spirv_head_check(const unsigned char *head, size_t n, int at_end, uint64_t *max_total, char *why,
+                            size_t whylen)
+{
+    static const unsigned char magic[4] = {0x03, 0x02, 0x23, 0x07};
+    (void)at_end;
+    (void)max_total;
+    if (memcmp(head, magic, n < 4 ? n : 4) != 0) {
+        snprintf(why, whylen, "not a SPIR-V module: it does not start with the magic word 0x07230203");
+        return -1;
+    }
+    return 0;
+}
+
 /* Tensor data from a .npy file (path relative to the source file). */
 static int npy_init(assembler *as, const token *t, uint32_t dtype, uint32_t *rank, uint32_t *dims, uint8_t **data, uint64_t *count)
 {
@@ -1036,7 +1051,7 @@ static void parse_spirv(assembler *as)
         free(rel);
         unsigned char *bytes;
         size_t size;
-        if (npy_read_file(path, &bytes, &size, why, sizeof why)) {
+        if (fileio_read(path, BIB_MAX_FILE, spirv_head_check, &bytes, &size, why, sizeof why)) {
             error_tok(as, &t, "%s", why);
             goto fail;
         }

@@ -145,8 +145,13 @@ ADEAD_API char *adead_tensor_text(const adead_tensor_view *t);
 ADEAD_API int adead_vm_digest(const adead_vm *vm, char hex[65]);
 
 /* ---- .npy files (format 1.0 / 2.0, little-endian f32, i32, i64, C order) ---- */
-/* Read a .npy file into a malloc'd buffer; *data must be free()d. */
+/* Read a .npy file ("-": stdin) into a malloc'd buffer; *data must be free()d. A pipe or device
+ * that does not start as a .npy is refused at once, and is read no further than its header says. */
 ADEAD_API int adead_npy_read(const char *path, adead_tensor_view *out, void **data, char *errbuf, size_t errlen);
+/* Write a .npy file ("-": stdout) through a temporary file beside it, renamed into place once the
+ * bytes are on disk: a failure leaves the old file as it was and removes nothing but that
+ * temporary file. A symbolic link is kept (its target is replaced); a device or FIFO is written in
+ * place. A write past RLIMIT_FSIZE raises SIGXFSZ unless the caller ignores it. */
 ADEAD_API int adead_npy_write(const char *path, const adead_tensor_view *t, char *errbuf, size_t errlen);
 
 #ifdef __cplusplus

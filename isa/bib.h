@@ -122,4 +122,7 @@ uint32_t bib_line_of(const bib_module *m, uint32_t pc, const char **file);
  * assembler reads as a register, a tensor slot and a constant index. */
 int bib_reserved_name(const char *s, size_t len);
 
+/* The fileio_head_check for .bib streams (util/fileio.h): refuses what does not start with the magic. */
+int bib_head_check(const unsigned char *head, size_t n, int at_end, uint64_t *max_total, char *why, size_t whylen);
+
 #endif

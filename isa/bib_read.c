@@ -451,3 +451,15 @@ uint32_t bib_line_of(const bib_module *m, uint32_t pc, const char **file)
     if (file) *file = m->strings + m->lines[lo - 1].file;
     return m->lines[lo - 1].line;
 }
+
+int bib_head_check(const unsigned char *head, size_t n, int at_end, uint64_t *max_total, char *why, size_t whylen)
+{
+    (void)at_end;
+    (void)max_total;
+    size_t k = n < 8 ? n : 8;
+    if (memcmp(head, BIB_MAGIC, k) != 0) {
+        if (why && whylen) snprintf(why, whylen, "not a .bib file: it does not start with \"%s\"", BIB_MAGIC);
+        return -1;
+    }
+    return 0;
+}

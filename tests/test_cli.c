@@ -473,6 +473,176 @@ static void test_vm_unwritable_out_is_io_error(void **state)
               temp_file("no_such_dir/total.npy").s);
 }
 
+/* ---- output files are never destroyed, write errors never silent (issue 13) ---- */
+
+/* No temporary file of a failed or finished write is left in the folder. */
+static void assert_no_temp_files(void)
+{
+    DIR *d = opendir(temp_dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strstr(e->d_name, ".tmp-")) {
+            closedir(d);
+            fail_msg("a temporary file was left: %s", e->d_name);
+        }
+    closedir(d);
+}
+
+static void assert_contents(const char *path, const char *want, size_t n)
+{
+    size_t size;
+    char *bytes = read_whole(path, &size);
+    if (size != n || memcmp(bytes, want, n)) fail_msg("%s was changed (%zu bytes, wanted %zu)", path, size, n);
+}
+
+static void test_vm_failed_write_keeps_device_and_old_file(void **state)
+{
+    (void)state;
+    /* A device node that cannot take the bytes (a copy of /dev/full, made where root can): exit 6, and
+     * the node is still there (it used to be removed). */
+    path_buf full = temp_file("full_dev");
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "mknod %s c 1 7", full.s);
+    if (run_cmd(cmd, NULL) == 0) {
+        expect_vm(6, "No space left on device", "examples/loop_sum.adasm --out total=%s", full.s);
+        assert_true(file_exists(full.s));
+    } else {
+        print_message("skip the device node case: mknod needs root\n");
+    }
+    /* An existing file, a write over `ulimit -f`: the old bytes stay, no temporary file is left. */
+    path_buf precious = temp_file("precious.npy"), big = temp_file("big.adasm");
+    static char old[300000];
+    for (size_t i = 0; i < sizeof old; i++) old[i] = (char)(i * 7 + 3);
+    write_file(precious.s, old, sizeof old);
+    write_text(big.s, ".output y f32 [50000000]\nmain:\n HALT\n");
+    snprintf(cmd, sizeof cmd, "ulimit -f 1000; %s/bin/adead-vm %s --out y=%s", build_dir(), big.s, precious.s);
+    char *out = NULL;
+    int status = run_cmd(cmd, &out);
+    keep(out);
+    if (status != 6 || !strstr(out, "File too large")) fail_msg("exit %d:\n%s", status, out);
+    assert_contents(precious.s, old, sizeof old);
+    assert_no_temp_files();
+}
+
+static void test_vm_failed_run_writes_no_output(void **state)
+{
+    (void)state;
+    path_buf prog = temp_file("trap_after.adasm"), keep_me = temp_file("keep.npy");
+    write_text(prog.s, ".output y i64 [1]\nmain:\n LDI r1, 5\n TST y, r0, r1\n TRAP 9\n");
+    write_text(keep_me.s, "old contents");
+    expect_vm(3, "user trap 9", "%s --out y=%s", prog.s, keep_me.s);
+    assert_contents(keep_me.s, "old contents", 12);
+    assert_no_temp_files();
+}
+
+/* Every --out is checked before the run: a typo costs no run (PRINTI would show one). */
+static void test_vm_out_checked_before_the_run(void **state)
+{
+    (void)state;
+    path_buf prog = temp_file("two_outs.adasm"), a = temp_file("a.npy");
+    write_text(prog.s, ".output y i64 [1]\n.output z i64 [1]\nmain:\n LDI r1, 77\n PRINTI r1\n HALT\n");
+    run_result r = vm("%s --out y=%s --out z=%s", prog.s, a.s, temp_file("no_such_dir/z.npy").s);
+    expect_phrase(r, 6, "--out z");
+    if (strstr(r.text, "77")) fail_msg("the program ran:\n%s", r.text);
+    assert_false(file_exists(a.s));
+    expect_vm(1, "both write", "%s --out y=%s --out z=%s", prog.s, a.s, a.s);
+    expect_vm(1, "--out y is given twice", "%s --out y=%s --out y=%s", prog.s, a.s, temp_file("b.npy").s);
+    expect_vm(1, "replace one of the run's own input files", "%s --out y=%s", prog.s, prog.s);
+    assert_no_temp_files();
+}
+
+static void test_vm_std_streams_are_checked(void **state)
+{
+    (void)state;
+    expect_vm(6, "cannot write to standard output", "examples/loop_sum.adasm >/dev/full");
+    expect_vm(6, "cannot write to standard output", "--quiet --digest examples/loop_sum.adasm >/dev/full");
+    expect_vm(6, "cannot write to standard output", "--help >/dev/full");
+    assert_exit(vm("--trace examples/loop_sum.adasm 2>/dev/full"), 6);
+    assert_exit(vm("examples/loop_sum.adasm >/dev/null"), 0);
+}
+
+/* '-' is stdin for the program or one --in, stdout for one --out; a symbolic link is followed and
+ * kept; an existing file keeps its mode. */
+static void test_vm_dash_links_and_modes(void **state)
+{
+    (void)state;
+    path_buf file = temp_file("total.npy"), piped = temp_file("piped.npy"), n = temp_file("n5.npy");
+    const int64_t one[1] = {1}, five[1] = {5};
+    expect_exact(vm("examples/loop_sum.adasm --out total=%s", file.s), 0, "");
+    assert_exit(vm_stdout("examples/loop_sum.adasm --out total=- > %s", piped.s), 0);
+    assert_same_file(file.s, piped.s);
+    expect_exact(vm("- < examples/loop_sum.adasm"), 0, "total = i64[1] [499500]\n");
+    write_i64_npy(n.s, 1, one, five, 1);
+    expect_exact(vm("--in n=- examples/loop_sum.adasm < %s", n.s), 0, "total = i64[1] [10]\n");
+    expect_vm(1, "can be read only once", "--in n=- - < %s", n.s);
+    expect_vm(1, "only one --out", "examples/mlp.adasm --out probs=- --out h=-");
+
+    path_buf link = temp_file("link.npy"), target = temp_file("target.npy");
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "ln -s target.npy %s && chmod 640 %s", link.s, file.s);
+    assert_int_equal(run_cmd(cmd, NULL), 0);
+    expect_exact(vm("examples/loop_sum.adasm --out total=%s", link.s), 0, "");
+    assert_same_file(target.s, piped.s);
+    snprintf(cmd, sizeof cmd, "test -L %s", link.s);
+    assert_int_equal(run_cmd(cmd, NULL), 0);
+    expect_exact(vm("examples/loop_sum.adasm --out total=%s", file.s), 0, "");
+    snprintf(cmd, sizeof cmd, "stat -c %%a %s", file.s);
+    char *mode = NULL;
+    assert_int_equal(run_cmd(cmd, &mode), 0);
+    keep(mode);
+    assert_string_equal(mode, "640\n");
+    assert_no_temp_files();
+}
+
+/* Devices and pipes are refused from their first bytes, not after a gigabyte. */
+static void test_vm_streams_that_are_not_the_format(void **state)
+{
+    (void)state;
+    expect_vm(6, "/dev/zero: not a .npy file", "--in n=/dev/zero examples/loop_sum.adasm");
+    expect_vm(6, "/dev/zero: not a .bib file", "/dev/zero");
+    expect_asm(6, "/dev/zero: not a text file: byte 0 is NUL", "/dev/zero -o /dev/null");
+    expect_asm(6, "not a .bib file", "-d /dev/zero");
+    /* a .npy on a pipe is read to the size its header gives, and no further */
+    path_buf n = temp_file("n7.npy");
+    const int64_t one[1] = {1}, seven[1] = {7};
+    write_i64_npy(n.s, 1, one, seven, 1);
+    expect_exact(vm("--in n=- examples/loop_sum.adasm < %s", n.s), 0, "total = i64[1] [21]\n");
+    char cmd[2000], *log = NULL;
+    snprintf(cmd, sizeof cmd, "(cat %s; echo trailing) | %s/bin/adead-vm --in n=- examples/loop_sum.adasm", n.s, build_dir());
+    int status = run_cmd(cmd, &log);
+    keep(log);
+    if (status != 6 || !strstr(log, "<stdin>: more than the 136 bytes")) fail_msg("exit %d:\n%s", status, log);
+}
+
+static void test_asm_keeps_its_source_and_old_output(void **state)
+{
+    (void)state;
+    path_buf src = temp_file("self.adasm"), out = temp_file("self.bib");
+    const char *text = "main:\n HALT\n";
+    write_text(src.s, text);
+    expect_asm(1, "is the input itself", "-o %s %s", src.s, src.s);
+    assert_contents(src.s, text, strlen(text));
+    /* a write over `ulimit -f` (512-byte blocks) keeps the old output */
+    path_buf big = temp_file("bigconst.adasm");
+    char body[9000];
+    int k = snprintf(body, sizeof body, ".const c f32 [1000] = [");
+    for (int i = 0; i < 1000; i++) k += snprintf(body + k, sizeof body - (size_t)k, "%s%d", i ? ", " : "", i);
+    snprintf(body + k, sizeof body - (size_t)k, "]\nmain:\n HALT\n");
+    write_text(big.s, body);
+    write_text(out.s, "old bib");
+    char cmd[2000], *log = NULL;
+    snprintf(cmd, sizeof cmd, "ulimit -f 1; %s/bin/adead-asm -o %s %s", build_dir(), out.s, big.s);
+    int status = run_cmd(cmd, &log);
+    keep(log);
+    if (status != 6 || !strstr(log, "File too large")) fail_msg("exit %d:\n%s", status, log);
+    assert_contents(out.s, "old bib", 7);
+    path_buf good = temp_file("good.bib");
+    expect_asm(0, "", "-o %s %s", good.s, src.s);
+    expect_asm(6, "<stdout>: cannot write", "-d %s >/dev/full", good.s);
+    assert_no_temp_files();
+}
+
 static void test_vm_trap_names_source_and_pc(void **state)
 {
     (void)state;
@@ -949,6 +1119,13 @@ int main(void)
         TEST(test_vm_assembly_errors),
         TEST(test_vm_bad_npy_input_is_io_error),
         TEST(test_vm_unwritable_out_is_io_error),
+        TEST(test_vm_failed_write_keeps_device_and_old_file),
+        TEST(test_vm_failed_run_writes_no_output),
+        TEST(test_vm_out_checked_before_the_run),
+        TEST(test_vm_std_streams_are_checked),
+        TEST(test_vm_dash_links_and_modes),
+        TEST(test_vm_streams_that_are_not_the_format),
+        TEST(test_asm_keeps_its_source_and_old_output),
         TEST(test_vm_trap_names_source_and_pc),
         TEST(test_vm_info),
         TEST(test_vm_simd_and_threads),

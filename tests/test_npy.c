@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 
 #include "../vm/npy.h"
 
@@ -779,6 +782,52 @@ static void test_write_errors(void **state)
     assert_int_equal(adead_npy_read(td->path, &view, NULL, err, sizeof err), ADEAD_E_ARG);
 }
 
+/* A write that fails part-way (here over RLIMIT_FSIZE) leaves the existing file as it was and no
+ * temporary file beside it. */
+static void test_failed_write_keeps_old_file(void **state)
+{
+    temp_dir *td = *state;
+    static const char old[] = "the old contents";
+    FILE *f = fopen(td->path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(old, 1, sizeof old, f), sizeof old);
+    assert_int_equal(fclose(f), 0);
+
+    static float big[1 << 14];
+    adead_tensor_view t;
+    memset(&t, 0, sizeof t);
+    t.dtype = ADEAD_F32;
+    t.rank = 1;
+    t.dims[0] = 1 << 14;
+    t.data = big;
+    t.nbytes = sizeof big;
+    struct rlimit saved, small = {4096, 4096};
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    small.rlim_max = saved.rlim_max;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    char err[256] = "";
+    int rc = adead_npy_write(td->path, &t, err, sizeof err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    signal(SIGXFSZ, old_handler);
+    assert_int_equal(rc, ADEAD_E_IO);
+    assert_contains(err, "File too large");
+
+    char back[64] = "";
+    f = fopen(td->path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(back, 1, sizeof back, f), sizeof old);
+    fclose(f);
+    assert_memory_equal(back, old, sizeof old);
+    DIR *d = opendir(td->dir);
+    assert_non_null(d);
+    struct dirent *e;
+    int entries = 0;
+    while ((e = readdir(d)) != NULL) entries += e->d_name[0] != '.' || strstr(e->d_name, ".tmp-") != NULL;
+    closedir(d);
+    assert_int_equal(entries, 1); /* x.npy alone */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -813,6 +862,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_directory, make_temp_dir, remove_temp_dir),
         cmocka_unit_test_setup_teardown(test_read_malformed_file_names_path, make_temp_dir, remove_temp_dir),
         cmocka_unit_test_setup_teardown(test_write_errors, make_temp_dir, remove_temp_dir),
+        cmocka_unit_test_setup_teardown(test_failed_write_keeps_old_file, make_temp_dir, remove_temp_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

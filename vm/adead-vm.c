@@ -1,5 +1,9 @@
 /* adead-vm: run a .bib program (or .adasm source), tensors in and out as .npy files. */
 #include "../include/adeadvm.h"
+#include "../isa/bib.h"
+#include "../util/fileio.h"
+#include "../util/stdstreams.h"
+#include "npy.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -8,15 +12,18 @@
 #include <time.h>
 
 /* Exit status = adead_status: 0 ok, 1 bad usage or arguments, 2 bad program, 3 trap,
- * 4 out of fuel, 5 memory limit, 6 I/O error, 7 host out of memory. */
+ * 4 out of fuel, 5 memory limit, 6 I/O error (a file, stdout or stderr could not be written),
+ * 7 host out of memory. */
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: adead-vm [options] PROGRAM.bib|PROGRAM.adasm\n"
+            "usage: adead-vm [options] PROGRAM.bib|PROGRAM.adasm|-\n"
             "options:\n"
             "  --in NAME=FILE.npy   bind input NAME to a .npy file (repeat for each input)\n"
             "  --out NAME=FILE.npy  write output NAME to a .npy file; outputs without --out are printed\n"
+            "                       (FILE '-' is stdin for one --in, stdout for one --out; the program\n"
+            "                       '-' is read from stdin, as .bib or as text)\n"
             "  --fuel N             stop after N instructions (default: no limit)\n"
             "  --mem SIZE           memory limit in bytes, or with a K, M, G or T suffix (default 1G)\n"
             "  --digest             print sha256:<hex> over all outputs (names, dtypes, shapes, bytes)\n"
@@ -29,11 +36,15 @@ static void usage(FILE *f)
             "  --info               print the CPU, SIMD levels, executors and dispatch cost, and exit\n"
             "  --help, --version\n"
             "exit status: 0 ok, 1 bad usage or arguments, 2 the program does not load or assemble,\n"
-            "  3 trap, 4 out of fuel, 5 memory limit, 6 I/O error, 7 host out of memory\n");
+            "  3 trap, 4 out of fuel, 5 memory limit, 6 I/O error (a file, or standard output or error,\n"
+            "  could not be read or written), 7 host out of memory. --out files are written only when\n"
+            "  everything succeeded, each to a temporary file renamed into place: a failed run or write\n"
+            "  leaves the old files as they were.\n");
 }
 
 typedef struct {
     const char *name, *path;
+    fileio_out *file; /* --out: opened (a temporary file created) before the run */
 } binding;
 
 static int parse_binding(const char *opt, const char *arg, binding *b)
@@ -93,9 +104,28 @@ typedef struct {
     int n_in, n_out;
     uint64_t fuel, mem;
     int digest, quiet, trace, stats;
+    int stdout_taken; /* an --out writes .npy bytes to stdout: prints and the digest go to stderr */
     const char *simd;
     long threads; /* -1: not given */
 } options;
+
+/* stdin can feed one thing and stdout take one --out; whatever else would print goes to stderr. */
+static int check_std_streams(options *o)
+{
+    int readers = !strcmp(o->program, "-"), writers = 0;
+    for (int i = 0; i < o->n_in; i++) readers += !strcmp(o->ins[i].path, "-");
+    for (int i = 0; i < o->n_out; i++) writers += !strcmp(o->outs[i].path, "-");
+    if (readers > 1) {
+        fprintf(stderr, "adead-vm: standard input ('-') can be read only once: as the program or one --in\n");
+        return -1;
+    }
+    if (writers > 1) {
+        fprintf(stderr, "adead-vm: standard output ('-') can take only one --out\n");
+        return -1;
+    }
+    o->stdout_taken = writers;
+    return 0;
+}
 
 static int parse_args(int argc, char **argv, options *o)
 {
@@ -104,10 +134,10 @@ static int parse_args(int argc, char **argv, options *o)
         const char *arg = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
-            exit(0);
+            exit(stdstreams_finish("adead-vm", 0));
         } else if (!strcmp(a, "--version")) {
             printf("adead-vm %s\n", adead_version());
-            exit(0);
+            exit(stdstreams_finish("adead-vm", 0));
         } else if (!strcmp(a, "--in") || !strcmp(a, "--out")) {
             int is_in = a[2] == 'i';
             if (parse_binding(a, arg, is_in ? &o->ins[o->n_in] : &o->outs[o->n_out])) return -1;
@@ -153,7 +183,7 @@ static int parse_args(int argc, char **argv, options *o)
             char *info = adead_system_info();
             fputs(info ? info : "adead-vm: out of memory\n", stdout);
             free(info);
-            exit(info ? 0 : ADEAD_E_NOMEM);
+            exit(stdstreams_finish("adead-vm", info ? 0 : ADEAD_E_NOMEM));
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "adead-vm: unknown option '%s' (try --help)\n", a);
             return -1;
@@ -168,7 +198,7 @@ static int parse_args(int argc, char **argv, options *o)
         usage(stderr);
         return -1;
     }
-    return 0;
+    return check_std_streams(o);
 }
 
 static int bind_inputs(adead_vm *vm, const options *o)
@@ -199,20 +229,101 @@ static int bound_to_file(const options *o, const char *name)
     return 0;
 }
 
-static int write_outputs(const adead_program *prog, adead_vm *vm, const options *o)
+static int find_output(const adead_program *prog, const char *name)
+{
+    for (int i = 0; i < adead_program_output_count(prog); i++)
+        if (!strcmp(adead_program_output_name(prog, i), name)) return i;
+    return -1;
+}
+
+/* Everything about the --out bindings that can be checked before the run is: names, clashes,
+ * and that each file can be written (its temporary file is created now). */
+static int open_outputs(const adead_program *prog, options *o)
+{
+    for (int i = 0; i < o->n_out; i++) {
+        binding *b = &o->outs[i];
+        if (find_output(prog, b->name) < 0) {
+            fprintf(stderr, "adead-vm: --out %s: there is no output named \"%s\" (outputs:", b->name, b->name);
+            for (int k = 0; k < adead_program_output_count(prog); k++)
+                fprintf(stderr, " %s", adead_program_output_name(prog, k));
+            fprintf(stderr, "%s)\n", adead_program_output_count(prog) ? "" : " none");
+            return ADEAD_E_ARG;
+        }
+        for (int k = 0; k < i; k++) {
+            if (!strcmp(o->outs[k].name, b->name)) {
+                fprintf(stderr, "adead-vm: --out %s is given twice\n", b->name);
+                return ADEAD_E_ARG;
+            }
+            if (strcmp(b->path, "-") && (!strcmp(o->outs[k].path, b->path) || fileio_same_file(o->outs[k].path, b->path))) {
+                fprintf(stderr, "adead-vm: --out %s and --out %s both write %s\n", o->outs[k].name, b->name, b->path);
+                return ADEAD_E_ARG;
+            }
+        }
+        int clobbers_input = fileio_same_file(o->program, b->path);
+        for (int k = 0; k < o->n_in; k++) clobbers_input |= fileio_same_file(o->ins[k].path, b->path);
+        if (clobbers_input) {
+            fprintf(stderr, "adead-vm: --out %s=%s would replace one of the run's own input files\n", b->name, b->path);
+            return ADEAD_E_ARG;
+        }
+        char err[700];
+        int rc = fileio_out_open(b->path, &b->file, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "adead-vm: --out %s: %s\n", b->name, err);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void abort_outputs(options *o)
+{
+    for (int i = 0; i < o->n_out; i++) {
+        fileio_out_abort(o->outs[i].file);
+        o->outs[i].file = NULL;
+    }
+}
+
+/* Every file's bytes first, then the renames: a failed write replaces none of them. */
+static int write_files(adead_vm *vm, options *o)
 {
     for (int i = 0; i < o->n_out; i++) {
         adead_tensor_view t;
         char err[700];
+        unsigned char *bytes = NULL;
+        size_t size = 0;
         int rc = adead_vm_output(vm, o->outs[i].name, &t);
-        if (!rc) rc = adead_npy_write(o->outs[i].path, &t, err, sizeof err);
-        else snprintf(err, sizeof err, "%s", adead_vm_error(vm));
+        if (rc) {
+            snprintf(err, sizeof err, "%s", adead_vm_error(vm));
+        } else if (npy_encode(&t, &bytes, &size)) {
+            rc = ADEAD_E_NOMEM;
+            snprintf(err, sizeof err, "out of memory encoding it");
+        } else {
+            rc = fileio_out_write(o->outs[i].file, bytes, size, err, sizeof err);
+        }
+        free(bytes);
         if (rc) {
             fprintf(stderr, "adead-vm: --out %s: %s\n", o->outs[i].name, err);
             return rc;
         }
     }
-    for (int i = 0; !o->quiet && i < adead_program_output_count(prog); i++) {
+    for (int i = 0; i < o->n_out; i++) {
+        char err[700];
+        int rc = fileio_out_commit(o->outs[i].file, err, sizeof err);
+        o->outs[i].file = NULL;
+        if (rc) {
+            fprintf(stderr, "adead-vm: --out %s: %s\n", o->outs[i].name, err);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int write_outputs(const adead_program *prog, adead_vm *vm, options *o)
+{
+    int rc = write_files(vm, o);
+    if (rc) return rc;
+    FILE *text = o->stdout_taken ? stderr : stdout;
+    for (int i = 0; !o->quiet && !o->stdout_taken && i < adead_program_output_count(prog); i++) {
         const char *name = adead_program_output_name(prog, i);
         adead_tensor_view t;
         if (bound_to_file(o, name)) continue;
@@ -220,9 +331,9 @@ static int write_outputs(const adead_program *prog, adead_vm *vm, const options 
             fprintf(stderr, "adead-vm: %s\n", adead_vm_error(vm));
             return ADEAD_E_ARG;
         }
-        char *text = adead_tensor_text(&t);
-        printf("%s = %s\n", name, text ? text : "(out of memory)");
-        free(text);
+        char *s = adead_tensor_text(&t);
+        fprintf(text, "%s = %s\n", name, s ? s : "(out of memory)");
+        free(s);
     }
     if (o->digest) {
         char hex[65];
@@ -230,12 +341,34 @@ static int write_outputs(const adead_program *prog, adead_vm *vm, const options 
             fprintf(stderr, "adead-vm: --digest: %s\n", adead_vm_error(vm));
             return ADEAD_E_ARG;
         }
-        printf("sha256:%s\n", hex);
+        fprintf(text, "sha256:%s\n", hex);
     }
     return 0;
 }
 
-int main(int argc, char **argv)
+/* Tells a .bib from assembly text by its first bytes (stdin has no file name to go by). */
+static int bib_or_text_head(const unsigned char *head, size_t n, int at_end, uint64_t *max_total, char *why, size_t len)
+{
+    if (n >= 8 && !memcmp(head, BIB_MAGIC, 8)) return 0;
+    return fileio_text_head(head, n, at_end, max_total, why, len);
+}
+
+static int load_program(const char *path, adead_program **prog, char *err, size_t errlen)
+{
+    if (strcmp(path, "-")) return adead_program_load_file(path, prog, err, errlen);
+    unsigned char *bytes;
+    size_t size;
+    int rc = fileio_read(path, BIB_MAX_FILE, bib_or_text_head, &bytes, &size, err, errlen);
+    if (rc) return rc;
+    if (size >= 8 && !memcmp(bytes, BIB_MAGIC, 8))
+        rc = adead_program_load_memory(bytes, size, "<stdin>", prog, err, errlen);
+    else
+        rc = adead_program_assemble((const char *)bytes, size, "<stdin>", prog, err, errlen);
+    free(bytes);
+    return rc;
+}
+
+static int run(int argc, char **argv)
 {
     options o;
     memset(&o, 0, sizeof o);
@@ -249,11 +382,12 @@ int main(int argc, char **argv)
     adead_program *prog = NULL;
     adead_vm *vm = NULL;
     char err[8192];
-    rc = adead_program_load_file(o.program, &prog, err, sizeof err);
+    rc = load_program(o.program, &prog, err, sizeof err);
     if (rc) {
         fprintf(stderr, rc == ADEAD_E_LOAD && strstr(err, ": error: ") ? "%s" : "adead-vm: %s\n", err);
         goto done;
     }
+    if ((rc = open_outputs(prog, &o))) goto done;
     vm = adead_vm_new(prog);
     if (!vm) {
         rc = ADEAD_E_NOMEM;
@@ -267,6 +401,7 @@ int main(int argc, char **argv)
     if (o.fuel) adead_vm_set_fuel(vm, o.fuel);
     if (o.mem) adead_vm_set_memory_limit(vm, o.mem);
     if (o.trace) adead_vm_set_trace(vm, to_stderr, NULL);
+    if (o.stdout_taken) adead_vm_set_print(vm, to_stderr, NULL); /* stdout carries the .npy */
     if ((rc = bind_inputs(vm, &o))) goto done;
     double t0 = now();
     rc = adead_vm_run(vm);
@@ -283,6 +418,7 @@ int main(int argc, char **argv)
     }
     rc = write_outputs(prog, vm, &o);
 done:
+    abort_outputs(&o); /* what was not committed: only temporary files go */
     adead_vm_free(vm);
     adead_program_free(prog);
     for (int i = 0; i < o.n_in; i++) free((void *)o.ins[i].name);
@@ -290,4 +426,10 @@ done:
     free(o.ins);
     free(o.outs);
     return rc;
+}
+
+int main(int argc, char **argv)
+{
+    stdstreams_ignore_file_size_signal();
+    return stdstreams_finish("adead-vm", run(argc, argv));
 }

@@ -10,6 +10,8 @@
  */
 #include "npy.h"
 
+#include "../util/fileio.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -542,98 +544,32 @@ int npy_encode(const adead_tensor_view *t, unsigned char **out, size_t *out_size
 
 /* ---- files ---- */
 
-/* Reads all of an open stream, growing the buffer as needed, refusing more than the limit. */
-static int read_stream(FILE *f, const char *path, size_t capacity, unsigned char **bytes, size_t *size,
-                       char *err, size_t errlen)
+/* For streams: refuse what is not a .npy at once, and read no more than its header announces. */
+int npy_head_check(const unsigned char *head, size_t n, int at_end, uint64_t *max_total, char *why,
+                          size_t whylen)
 {
-    unsigned char *buf = malloc(capacity);
-    if (!buf) return fail_status(ADEAD_E_NOMEM, err, errlen, "%s: out of memory reading the file", path);
-    size_t used = 0;
-    for (;;) {
-        if (used == capacity) {
-            if (capacity > NPY_MAX_FILE_BYTES) {
-                free(buf);
-                return fail_status(ADEAD_E_IO, err, errlen, "%s: file is over the 1 GiB limit", path);
-            }
-            size_t grown = capacity > NPY_MAX_FILE_BYTES / 2 ? NPY_MAX_FILE_BYTES + 1 : capacity * 2;
-            unsigned char *bigger = realloc(buf, grown);
-            if (!bigger) {
-                free(buf);
-                return fail_status(ADEAD_E_NOMEM, err, errlen, "%s: out of memory reading the file", path);
-            }
-            buf = bigger;
-            capacity = grown;
-        }
-        size_t wanted = capacity - used;
-        size_t got = fread(buf + used, 1, wanted, f);
-        used += got;
-        if (got < wanted) {
-            if (ferror(f)) {
-                int saved = errno;
-                free(buf);
-                return fail_status(ADEAD_E_IO, err, errlen, "%s: cannot read: %s", path, strerror(saved));
-            }
-            break; /* end of file */
-        }
-    }
-    *bytes = buf;
-    *size = used;
-    return ADEAD_OK;
+    size_t start = 0, len = 0;
+    if (n >= MAGIC_LEN && memcmp(head, MAGIC, MAGIC_LEN) != 0)
+        return fail(why, whylen, "not a .npy file: it does not start with \"\\x93NUMPY\"");
+    if (locate_header(head, n, &start, &len, why, whylen)) return at_end ? -1 : 0; /* npy_parse will say */
+    const char *text = (const char *)head + start;
+    cursor c = {text, text + len - 1, why, whylen};
+    header_fields h;
+    memset(&h, 0, sizeof h);
+    if (parse_dict(&c, &h)) return -1;
+    *max_total = start + len + (uint64_t)shape_elements((int)h.rank, h.dims) * dtype_size(h.dtype);
+    return 0;
 }
 
-/* The whole file as an adead_status, so the public reader can tell I/O from memory failures. */
 static int read_whole_file(const char *path, unsigned char **bytes, size_t *size, char *err, size_t errlen)
 {
-    *bytes = NULL;
-    *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return fail_status(ADEAD_E_IO, err, errlen, "%s: cannot open: %s", path, strerror(errno));
-
-    /* A regular file's size sizes the buffer in one go (+1 to see the end of file without a
-     * realloc); pipes and devices start small and grow. */
-    size_t capacity = 65536;
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0) {
-        if (S_ISDIR(st.st_mode)) {
-            fclose(f);
-            return fail_status(ADEAD_E_IO, err, errlen, "%s: cannot read: %s", path, strerror(EISDIR));
-        }
-        if (S_ISREG(st.st_mode)) {
-            if ((uint64_t)st.st_size > NPY_MAX_FILE_BYTES) {
-                fclose(f);
-                return fail_status(ADEAD_E_IO, err, errlen, "%s: file is %lld bytes, over the 1 GiB limit", path,
-                                   (long long)st.st_size);
-            }
-            capacity = (size_t)st.st_size + 1;
-        }
-    }
-    int status = read_stream(f, path, capacity, bytes, size, err, errlen);
-    fclose(f);
-    return status;
+    return fileio_read(path, NPY_MAX_FILE_BYTES, npy_head_check, bytes, size, err, errlen);
 }
 
 int npy_read_file(const char *path, unsigned char **bytes, size_t *size, char *err, size_t errlen)
 {
     if (!path || !bytes || !size) return fail(err, errlen, "npy_read_file: NULL argument");
-    return read_whole_file(path, bytes, size, err, errlen) == ADEAD_OK ? 0 : -1;
-}
-
-/* Writes the bytes, removing the file again when the write fails, so no torn file is left. */
-static int write_whole_file(const char *path, const void *bytes, size_t size, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) return fail_status(ADEAD_E_IO, err, errlen, "%s: cannot open for writing: %s", path, strerror(errno));
-    errno = 0;
-    int ok = fwrite(bytes, 1, size, f) == size;
-    int saved = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        saved = errno;
-    }
-    if (ok) return ADEAD_OK;
-    remove(path);
-    return fail_status(ADEAD_E_IO, err, errlen, "%s: cannot write: %s", path,
-                       saved ? strerror(saved) : "short write");
+    return fileio_read(path, NPY_MAX_FILE_BYTES, npy_head_check, bytes, size, err, errlen) == ADEAD_OK ? 0 : -1;
 }
 
 static void clear_message(char *err, size_t errlen)
@@ -686,7 +622,7 @@ int adead_npy_write(const char *path, const adead_tensor_view *t, char *errbuf, 
     size_t size;
     if (npy_encode(t, &bytes, &size) != 0)
         return fail_status(ADEAD_E_NOMEM, errbuf, errlen, "%s: out of memory encoding %zu bytes", path, t->nbytes);
-    int status = write_whole_file(path, bytes, size, errbuf, errlen);
+    int status = fileio_write(path, bytes, size, errbuf, errlen);
     free(bytes);
     return status;
 }

@@ -27,8 +27,12 @@ int npy_check_view(const adead_tensor_view *t, char *err, size_t errlen);
  * invalid view (see npy_check_view) or when memory runs out. */
 int npy_encode(const adead_tensor_view *t, unsigned char **out, size_t *out_size);
 
-/* Read a whole file (at most NPY_MAX_FILE_BYTES) into malloc'd memory. Returns 0, or -1 with a
- * message naming the path and the OS error. */
+/* Read a whole .npy file (at most NPY_MAX_FILE_BYTES; "-" is stdin) into malloc'd memory; a pipe or
+ * device that does not start as a .npy is refused at once. Returns 0, or -1 with a message naming
+ * the path and the OS error. */
 int npy_read_file(const char *path, unsigned char **bytes, size_t *size, char *err, size_t errlen);
+
+/* The fileio_head_check for .npy streams (util/fileio.h). */
+int npy_head_check(const unsigned char *head, size_t n, int at_end, uint64_t *max_total, char *why, size_t whylen);
 
 #endif

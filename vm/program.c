@@ -1,5 +1,6 @@
 /* Programs: load (file, memory or assembly text), verify once, pre-decode once. */
 #include "../asm/asm.h"
+#include "../util/fileio.h"
 #include "npy.h"
 #include "vm.h"
 
@@ -97,8 +98,10 @@ int adead_program_load_file(const char *path, adead_program **out, char *err, si
     *out = NULL;
     unsigned char *bytes;
     size_t size;
-    if (npy_read_file(path, &bytes, &size, err, errlen)) return ADEAD_E_IO;
-    int rc = ends_with(path, ".adasm") ? adead_program_assemble((const char *)bytes, size, path, out, err, errlen)
+    int text = ends_with(path, ".adasm");
+    int rc = fileio_read(path, BIB_MAX_FILE, text ? fileio_text_head : bib_head_check, &bytes, &size, err, errlen);
+    if (rc) return rc;
+    rc = text ? adead_program_assemble((const char *)bytes, size, path, out, err, errlen)
                                        : adead_program_load_memory(bytes, size, path, out, err, errlen);
     free(bytes);
     return rc;
