@@ -27,12 +27,12 @@ endif
 WARN := -Wall -Wextra -Werror
 CFLAGS_COMMON := -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -ffp-contract=off -g $(OPT) $(SANFLAGS) $(EXTRA_CFLAGS)
 LIB_CFLAGS := $(CFLAGS_COMMON) -fPIC -fvisibility=hidden
-LDLIBS := -lm -lpthread
+LDLIBS := -lm -lpthread -ldl
 
-LIB_SRC := $(wildcard util/*.c isa/*.c asm/*.c vm/*.c backends/cpu/*.c)
+LIB_SRC := $(wildcard util/*.c isa/*.c asm/*.c vm/*.c backends/*.c backends/cpu/*.c)
 LIB_SRC := $(filter-out asm/adead-asm.c vm/adead-vm.c isa/isadoc.c,$(LIB_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-HEADERS := $(wildcard include/*.h util/*.h isa/*.h isa/*.def asm/*.h vm/*.h backends/*.h backends/cpu/*.h backends/cpu/simd/*.h)
+HEADERS := $(wildcard include/*.h include/*.def util/*.h isa/*.h isa/*.def asm/*.h vm/*.h backends/*.h backends/cpu/*.h backends/cpu/simd/*.h)
 
 # SIMD kernel tables: each level's file is built with that level's instructions; the executor
 # only calls a table after CPUID/XGETBV said the host runs it (backends/cpu/cpu_features.c).

@@ -1,5 +1,7 @@
 #include "isa.h"
 
+#include "kernels.h"
+
 #include <ctype.h>
 #include <pthread.h>
 #include <string.h>
@@ -99,10 +101,7 @@ const char *isa_kind_text(char kind)
     }
 }
 
-int isa_is_kernel(int op)
-{
-    return op >= 0 && op < OP__COUNT && (isa_ops[op].value >> 16) == 0x0003;
-}
+int isa_is_kernel(int op) { return isa_kernel_of_op(op) != NULL; }
 
 int isa_is_vk_kernel(int op) { return isa_is_kernel(op) && isa_operand_count(op) <= 3; }
 

@@ -9,30 +9,32 @@
 
 /* A fake GPU: supports ops of one kernel only (or every kernel when it is -1). */
 typedef struct {
-    executor ex;
+    adead_exec_device ex;
+    adead_exec_device_ops ops;
     int kernel;
 } fake_gpu;
 
-static int fake_supports(const executor *ex, const exec_op *op)
+static int fake_supports(const adead_exec_device *ex, const adead_exec_op *op)
 {
     const fake_gpu *g = (const fake_gpu *)ex;
-    return g->kernel < 0 || g->kernel == op->kernel;
+    return g->kernel < 0 || (uint32_t)g->kernel == op->kernel;
 }
 
 static void fake_init(fake_gpu *g, const char *name, int kernel)
 {
     memset(g, 0, sizeof *g);
     g->ex.name = name;
-    g->ex.supports = fake_supports;
+    g->ex.ops = &g->ops;
+    g->ops.supports = fake_supports;
     g->kernel = kernel;
 }
 
-static exec_op op_of(int kernel, int n_in, int64_t out, int64_t in0, int64_t in1, int64_t in2)
+static adead_exec_op op_of(int kernel, int n_in, int64_t out, int64_t in0, int64_t in1, int64_t in2)
 {
-    exec_op op;
+    adead_exec_op op;
     memset(&op, 0, sizeof op);
-    op.kernel = kernel;
-    op.n_in = n_in;
+    op.kernel = (uint32_t)kernel;
+    op.n_in = (uint32_t)n_in;
     op.out.count = out;
     int64_t in[3] = {in0, in1, in2};
     for (int i = 0; i < 3; i++) op.in[i].count = in[i];
@@ -44,9 +46,9 @@ enum { K_MATMUL = 1, K_SOFTMAX = 2 };
 static void test_cpu_only(void **state)
 {
     (void)state;
-    executor cpu = {0};
+    adead_exec_device cpu = {0};
     dispatch_rules r = {&cpu, {NULL, NULL}, 0, DISPATCH_DEFAULT_GPU_MIN};
-    exec_op big = op_of(K_MATMUL, 2, (int64_t)1 << 30, 1, 1, 0);
+    adead_exec_op big = op_of(K_MATMUL, 2, (int64_t)1 << 30, 1, 1, 0);
     assert_ptr_equal(dispatch_choose(&r, &big, -1), &cpu);
     /* A residency naming a GPU that is not there is ignored. */
     assert_ptr_equal(dispatch_choose(&r, &big, 0), &cpu);
@@ -57,13 +59,13 @@ static void test_cpu_only(void **state)
 static void test_size_threshold(void **state)
 {
     (void)state;
-    executor cpu = {0};
+    adead_exec_device cpu = {0};
     fake_gpu g;
     fake_init(&g, "gpu", -1);
     const int64_t min = 1000;
     dispatch_rules r = {&cpu, {&g.ex, NULL}, 1, min};
     struct {
-        exec_op op;
+        adead_exec_op op;
         int to_gpu;
     } cases[] = {
         {op_of(K_MATMUL, 2, min - 1, 10, 10, 0), 0},
@@ -77,7 +79,7 @@ static void test_size_threshold(void **state)
         {op_of(K_SOFTMAX, 1, min - 1, min - 1, 0, 0), 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        executor *want = cases[i].to_gpu ? &g.ex : &cpu;
+        adead_exec_device *want = cases[i].to_gpu ? &g.ex : &cpu;
         if (dispatch_choose(&r, &cases[i].op, -1) != want) fail_msg("case %zu: wrong executor", i);
     }
 }
@@ -87,13 +89,13 @@ static void test_size_threshold(void **state)
 static void test_preference_and_residency(void **state)
 {
     (void)state;
-    executor cpu = {0};
+    adead_exec_device cpu = {0};
     fake_gpu cuda, vk;
     fake_init(&cuda, "cuda", K_MATMUL);
     fake_init(&vk, "vulkan", -1);
     dispatch_rules r = {&cpu, {&cuda.ex, &vk.ex}, 2, 100};
-    exec_op mm = op_of(K_MATMUL, 2, 1000, 1000, 1000, 0), sm = op_of(K_SOFTMAX, 1, 1000, 1000, 0, 0);
-    exec_op small_mm = op_of(K_MATMUL, 2, 4, 4, 4, 0), small_sm = op_of(K_SOFTMAX, 1, 4, 4, 0, 0);
+    adead_exec_op mm = op_of(K_MATMUL, 2, 1000, 1000, 1000, 0), sm = op_of(K_SOFTMAX, 1, 1000, 1000, 0, 0);
+    adead_exec_op small_mm = op_of(K_MATMUL, 2, 4, 4, 4, 0), small_sm = op_of(K_SOFTMAX, 1, 4, 4, 0, 0);
     assert_ptr_equal(dispatch_choose(&r, &mm, -1), &cuda.ex);
     assert_ptr_equal(dispatch_choose(&r, &sm, -1), &vk.ex); /* cuda does not support it */
     assert_ptr_equal(dispatch_choose(&r, &small_mm, -1), &cpu);

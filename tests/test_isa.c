@@ -1,6 +1,7 @@
 /* The opcode table: seed values, uniqueness, well-formed operand kinds, lookups, and
  * docs/isa.md matching what the table generates. */
 #include "../isa/isa.h"
+#include "../isa/kernels.h"
 #include "testutil.h"
 
 /* The seed's opcodes keep their values forever (DESIGN.md). */
@@ -77,6 +78,33 @@ static void test_lookups(void **state)
 }
 
 /* docs/isa.md is generated (make docs); a change to the table without it fails here. */
+/* Every matrix-class opcode has exactly one row in include/adeadvm_kernels.def and back; its inputs
+ * are its tensor operands but the output; the ids are the ABI's and never move. */
+static void test_kernel_table(void **state)
+{
+    (void)state;
+    int rows = 0;
+    for (int op = 0; op < OP__COUNT; op++) {
+        const isa_kernel *k = isa_kernel_of_op(op);
+        int matrix = (isa_ops[op].value >> 16) == 0x0003;
+        if (matrix != (k != NULL)) fail_msg("%s: matrix class %d, kernel row %p", isa_ops[op].name, matrix, (const void *)k);
+        if (!k) continue;
+        rows++;
+        assert_int_equal(k->op, op);
+        assert_ptr_equal(isa_kernel_of_id(k->id), k);
+        assert_int_equal(k->inputs, isa_operand_count(op) - 1);
+    }
+    int ids = 0;
+    for (uint32_t id = 0; id < ADEAD_K__END + 8; id++) ids += isa_kernel_of_id(id) != NULL;
+    assert_int_equal(ids, rows);
+    /* The ABI's numbers, pinned. */
+    assert_int_equal(ADEAD_K_MATMUL, 1);
+    assert_int_equal(ADEAD_K_RELU, 4);
+    assert_int_equal(ADEAD_K_ATTENTION_CAUSAL, 6);
+    assert_int_equal(ADEAD_K_TADD, 16);
+    assert_int_equal(ADEAD_K_TMUL, 18);
+}
+
 static void test_isa_doc_is_fresh(void **state)
 {
     (void)state;
@@ -95,7 +123,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_values),      cmocka_unit_test(test_values_and_names_unique),
         cmocka_unit_test(test_kinds_well_formed), cmocka_unit_test(test_lookups),
-        cmocka_unit_test(test_isa_doc_is_fresh),
+        cmocka_unit_test(test_isa_doc_is_fresh), cmocka_unit_test(test_kernel_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /* VM lifecycle: create, limits, bind inputs, run (resumable after fuel runs out), outputs. */
 #include "clocale.h"
 #include "sha256.h"
-#include "../backends/cpu/cpu_features.h"
+#include "../backends/cpu/cpu_reg.h"
 #include "vm.h"
 
 #include <inttypes.h>
@@ -50,27 +50,44 @@ int vm_trap(adead_vm *vm, int status, uint32_t pc, const char *fmt, ...)
 
 static void dematerialize(adead_vm *vm);
 
+#define MAX_THREADS 256
+
+/* (Re)opens the CPU queue with these settings; the old queue stays when the new one cannot open. */
+static int open_cpu_queue(adead_vm *vm, const char *simd, int threads, char *why, size_t whylen)
+{
+    char params[64];
+    snprintf(params, sizeof params, "simd=%s,threads=%d", simd, threads);
+    adead_exec_device *cpu = vm->dispatch.cpu;
+    adead_exec_queue *q = NULL;
+    int st = cpu->ops->open_queue(cpu, params, &q, why, whylen);
+    if (st != ADEAD_EXEC_OK) return st;
+    if (vm->cpu_queue) vm->cpu_queue->ops->close(vm->cpu_queue);
+    vm->cpu_queue = q;
+    snprintf(vm->cpu_simd, sizeof vm->cpu_simd, "%s", simd);
+    vm->cpu_threads = threads;
+    return ADEAD_EXEC_OK;
+}
+
 /* ADEAD_SIMD and ADEAD_THREADS: defaults for the CPU executor, each applied on its own. A value
  * that cannot be honoured is kept as that setting's error and fails the first run, so it is never
  * silently ignored; only an explicit API choice of the same setting replaces it. */
 static void apply_environment(adead_vm *vm)
 {
     const char *simd = getenv("ADEAD_SIMD"), *threads = getenv("ADEAD_THREADS");
-    char why[128];
+    char why[160];
     if (threads && *threads) {
         char *end;
         long v = strtol(threads, &end, 10);
-        if (*end || v < 0 || v > CPU_MAX_THREADS)
+        if (*end || v < 0 || v > MAX_THREADS)
             snprintf(vm->threads_env_err, sizeof vm->threads_env_err, "ADEAD_THREADS=%.40s: not a thread count (0..%d; 0 = all cores)",
-                     threads, CPU_MAX_THREADS);
-        else if (cpu_executor_configure(vm->cpu, cpu_executor_level(vm->cpu), (int)v, why, sizeof why))
+                     threads, MAX_THREADS);
+        else if (open_cpu_queue(vm, vm->cpu_simd, (int)v, why, sizeof why))
             snprintf(vm->threads_env_err, sizeof vm->threads_env_err, "ADEAD_THREADS=%.40s: %.120s", threads, why);
     }
     if (simd && *simd && strcmp(simd, "auto")) {
-        int level = simd_from_name(simd);
-        if (level < 0)
+        if (strlen(simd) >= sizeof vm->cpu_simd || strchr(simd, ','))
             snprintf(vm->simd_env_err, sizeof vm->simd_env_err, "ADEAD_SIMD=%.40s: not a SIMD level (scalar, sse2, avx2, avx512, neon, auto)", simd);
-        else if (cpu_executor_configure(vm->cpu, level, cpu_executor_threads(vm->cpu), why, sizeof why))
+        else if (open_cpu_queue(vm, simd, vm->cpu_threads, why, sizeof why))
             snprintf(vm->simd_env_err, sizeof vm->simd_env_err, "ADEAD_SIMD=%.40s: %.120s", simd, why);
     }
 }
@@ -100,14 +117,14 @@ adead_vm *adead_vm_new(const adead_program *prog)
     vm->handlers_traced = -1;
     vm->mem_limit = ADEAD_DEFAULT_MEMORY;
     vm->print_fn = write_stdout;
-    vm->cpu = cpu_executor_create();
-    if (!vm->cpu) {
+    vm->dispatch.cpu = cpu_registry()->device(0);
+    vm->dispatch.gpu_min_elements = DISPATCH_DEFAULT_GPU_MIN;
+    char why[160];
+    if (open_cpu_queue(vm, "auto", 0, why, sizeof why)) {
         adead_vm_free(vm);
         return NULL;
     }
     apply_environment(vm);
-    vm->dispatch.cpu = vm->cpu;
-    vm->dispatch.gpu_min_elements = DISPATCH_DEFAULT_GPU_MIN;
     vm->state = VM_FRESH;
     return vm;
 }
@@ -122,7 +139,7 @@ void adead_vm_free(adead_vm *vm)
     free(vm->tasks);
     free(vm->code);
     free(vm->tensors);
-    cpu_executor_destroy(vm->cpu);
+    if (vm->cpu_queue) vm->cpu_queue->ops->close(vm->cpu_queue);
     free(vm);
 }
 
@@ -169,12 +186,14 @@ int adead_vm_set_memory_limit(adead_vm *vm, uint64_t bytes)
 int adead_vm_set_simd(adead_vm *vm, const char *level)
 {
     if (!vm) return ADEAD_E_ARG;
-    int l = !level || !strcmp(level, "auto") ? -1 : simd_from_name(level);
-    char why[128];
-    if (level && strcmp(level, "auto") && l < 0)
+    if (!level) level = "auto";
+    char why[160];
+    if (strlen(level) >= sizeof vm->cpu_simd || strchr(level, ','))
         return api_error(vm, ADEAD_E_ARG, "adead_vm_set_simd: \"%.40s\" is not a SIMD level (scalar, sse2, avx2, avx512, neon, auto)", level);
-    if (cpu_executor_configure(vm->cpu, l, cpu_executor_threads(vm->cpu), why, sizeof why))
-        return api_error(vm, ADEAD_E_ARG, "adead_vm_set_simd: %s", why);
+    int st = open_cpu_queue(vm, level, vm->cpu_threads, why, sizeof why);
+    if (st == ADEAD_EXEC_BAD_PARAMS)
+        return api_error(vm, ADEAD_E_ARG, "adead_vm_set_simd: \"%.40s\" is %s", level, why);
+    if (st) return api_error(vm, ADEAD_E_ARG, "adead_vm_set_simd: %s", why);
     vm->simd_env_err[0] = 0; /* an explicit choice replaces the environment's */
     return ADEAD_OK;
 }
@@ -182,17 +201,44 @@ int adead_vm_set_simd(adead_vm *vm, const char *level)
 int adead_vm_set_threads(adead_vm *vm, int threads)
 {
     if (!vm) return ADEAD_E_ARG;
-    if (threads < 0 || threads > CPU_MAX_THREADS)
-        return api_error(vm, ADEAD_E_ARG, "adead_vm_set_threads: %d is not a thread count (0..%d; 0 = all cores)", threads, CPU_MAX_THREADS);
-    char why[128];
-    if (cpu_executor_configure(vm->cpu, cpu_executor_level(vm->cpu), threads, why, sizeof why))
+    if (threads < 0 || threads > MAX_THREADS)
+        return api_error(vm, ADEAD_E_ARG, "adead_vm_set_threads: %d is not a thread count (0..%d; 0 = all cores)", threads, MAX_THREADS);
+    char why[160];
+    if (open_cpu_queue(vm, vm->cpu_simd, threads, why, sizeof why))
         return api_error(vm, ADEAD_E_NOMEM, "adead_vm_set_threads: %s", why);
     vm->threads_env_err[0] = 0; /* an explicit choice replaces the environment's */
     return ADEAD_OK;
 }
 
-const char *adead_vm_simd(const adead_vm *vm) { return vm ? simd_name((simd_level)cpu_executor_level(vm->cpu)) : "?"; }
-int adead_vm_threads(const adead_vm *vm) { return vm ? cpu_executor_threads(vm->cpu) : 0; }
+/* The CPU queue's settings, "simd=avx512,threads=2", read back. */
+static const char *cpu_setting(const adead_vm *vm, const char *key, char *buf, size_t len)
+{
+    const char *s = vm->cpu_queue->ops->settings(vm->cpu_queue), *p = strstr(s, key);
+    size_t n = 0;
+    if (p) {
+        p += strlen(key);
+        n = strcspn(p, ",");
+    }
+    snprintf(buf, len, "%.*s", (int)n, p ? p : "");
+    return buf;
+}
+
+const char *adead_vm_simd(const adead_vm *vm)
+{
+    static const char *const levels[] = {"scalar", "sse2", "avx2", "avx512", "neon"};
+    if (!vm) return "?";
+    char level[16];
+    cpu_setting(vm, "simd=", level, sizeof level);
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (!strcmp(level, levels[i])) return levels[i]; /* a static string, as before */
+    return "?";
+}
+
+int adead_vm_threads(const adead_vm *vm)
+{
+    char n[16];
+    return vm ? atoi(cpu_setting(vm, "threads=", n, sizeof n)) : 0;
+}
 
 void adead_vm_set_print(adead_vm *vm, adead_write_fn fn, void *user)
 {
@@ -218,6 +264,7 @@ static void dematerialize(adead_vm *vm)
         vm->tensors[t].count = 0;
         vm->tensors[t].off = 0;
     }
+    tensor_release_buffers(vm);
     arena_destroy(&vm->arena, &vm->heap);
     heap_destroy(&vm->heap);
 }

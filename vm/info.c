@@ -2,6 +2,7 @@
  * sees them, the executors, the dispatch rule, and what choosing an executor costs, measured
  * now on this host. */
 #include "../backends/cpu/cpu_features.h"
+#include "../backends/cpu/cpu_reg.h"
 #include "dispatch.h"
 #include "textbuf.h"
 #include "vm.h"
@@ -17,21 +18,21 @@ static double seconds(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-double dispatch_cost_ns(executor *cpu, executor *gpu, long decisions)
+double dispatch_cost_ns(adead_exec_device *cpu, adead_exec_device *gpu, long decisions)
 {
     /* Varied ops (1-3 inputs, sizes on both sides of the threshold, a quarter of them resident
      * on the GPU) so that the branches are not trivially predicted. */
     enum { OPS = 256 };
-    exec_op *ops = malloc(OPS * sizeof *ops); /* 60 KiB: not on the caller's stack */
+    adead_exec_op *ops = malloc(OPS * sizeof *ops); /* 60 KiB: not on the caller's stack */
     int residency[OPS];
     if (!ops) return -1.0;
     uint32_t s = 12345;
     for (int i = 0; i < OPS; i++) {
         memset(&ops[i], 0, sizeof ops[i]);
         s = s * 1664525u + 1013904223u;
-        ops[i].kernel = OP_MATMUL;
-        ops[i].n_in = 1 + (int)((s >> 24) % 3);
-        for (int j = 0; j <= ops[i].n_in; j++) {
+        ops[i].kernel = ADEAD_K_MATMUL;
+        ops[i].n_in = 1 + (s >> 24) % 3;
+        for (uint32_t j = 0; j <= ops[i].n_in; j++) {
             s = s * 1664525u + 1013904223u;
             (j < ops[i].n_in ? &ops[i].in[j] : &ops[i].out)->count = (int64_t)1 << ((s >> 27) % 23);
         }
@@ -46,7 +47,7 @@ double dispatch_cost_ns(executor *cpu, executor *gpu, long decisions)
     uintptr_t sink = 0;
     double t = seconds();
     for (long i = 0; i < decisions; i++) {
-        const exec_op *op = &ops[i % OPS];
+        const adead_exec_op *op = &ops[i % OPS];
         const dispatch_rules *rp = &r;
         /* Hide the operands from the optimiser: each call must decide anew, as in tensor_op. */
         __asm__ volatile("" : "+r"(op), "+r"(rp));
@@ -60,7 +61,7 @@ double dispatch_cost_ns(executor *cpu, executor *gpu, long decisions)
 }
 
 /* The stand-in GPU of the measurement: it takes every op. */
-static int stand_in_supports(const executor *ex, const exec_op *op)
+static int stand_in_supports(const adead_exec_device *ex, const adead_exec_op *op)
 {
     (void)ex;
     (void)op;
@@ -91,22 +92,23 @@ char *adead_system_info(void)
         if (ci->has[l]) tb_printf(&b, " %s", simd_name((simd_level)l));
     const char *es = getenv("ADEAD_SIMD"), *et = getenv("ADEAD_THREADS");
     tb_printf(&b, "\nenvironment: ADEAD_SIMD=%s ADEAD_THREADS=%s\n", es ? es : "(unset)", et ? et : "(unset)");
-    executor *cpu = cpu_executor_create();
-    if (cpu) {
-        tb_printf(&b, "executors: cpu (by default %s, %d thread%s; exact at every level)\n", simd_name((simd_level)cpu_executor_level(cpu)),
-                  cpu_executor_threads(cpu), cpu_executor_threads(cpu) == 1 ? "" : "s");
+    adead_exec_device *cpu = cpu_registry()->device(0);
+    adead_exec_queue *q = NULL;
+    if (cpu->ops->open_queue(cpu, NULL, &q, NULL, 0) == ADEAD_EXEC_OK) {
+        tb_printf(&b, "executors: cpu (by default %s; exact at every level)\n", q->ops->settings(q));
+        q->ops->close(q);
         tb_printf(&b, "gpus: none (no CUDA or Vulkan executor in this build)\n");
         tb_printf(&b, "dispatch: ops of >= %lld elements go to a GPU when one supports them, else the cpu\n",
                   (long long)DISPATCH_DEFAULT_GPU_MIN);
-        executor stand_in;
+        static const adead_exec_device_ops stand_in_ops = {.supports = stand_in_supports};
+        adead_exec_device stand_in;
         memset(&stand_in, 0, sizeof stand_in);
         stand_in.name = "stand-in gpu";
-        stand_in.supports = stand_in_supports;
+        stand_in.ops = &stand_in_ops;
         dispatch_cost_ns(cpu, &stand_in, 2000000); /* warm up */
         double here = dispatch_cost_ns(cpu, NULL, 20000000), one_gpu = dispatch_cost_ns(cpu, &stand_in, 20000000);
         tb_printf(&b, "dispatch cost: %.2f ns per decision here (no GPU), %.2f ns with one GPU that takes every op "
                   "(a stand-in; measured now)\n", here, one_gpu);
-        cpu_executor_destroy(cpu);
     }
     return tb_take(&b);
 }

@@ -1,6 +1,7 @@
 /* The tensor table: storage in VM memory, shapes checked (overflow-safe) before any executor
  * sees them, element access with bounds checks, and the tensor ops' shape rules. */
 #include "../isa/f32.h"
+#include "../isa/kernels.h"
 #include "dispatch.h"
 #include "vm.h"
 
@@ -238,8 +239,8 @@ static int result_shape(adead_vm *vm, uint32_t pc, const char *ctx, int kernel, 
     char na[64], nb[64], nc[64], sa[128], sb[128], sc[128];
     const vm_tensor *A = in[0], *B = in[1];
     shape_text(A, sa, sizeof sa);
-    switch (kernel) {
-    case OP_MATMUL:
+    switch (isa_kernel_of_op(kernel)->shape) { /* the rule of include/adeadvm_kernels.def */
+    case SHAPE_MATMUL:
         shape_text(B, sb, sizeof sb);
         if (A->rank != 2 || B->rank != 2 || A->dims[1] != B->dims[0])
             return vm_trap(vm, ADEAD_E_TRAP, pc, "%s%s %s x %s %s: needs [M,K] x [K,N]", ctx, tname(vm, slot[0], na, sizeof na), sa,
@@ -248,23 +249,22 @@ static int result_shape(adead_vm *vm, uint32_t pc, const char *ctx, int kernel, 
         dims[0] = A->dims[0];
         dims[1] = B->dims[1];
         return 0;
-    case OP_TRANSPOSE:
+    case SHAPE_TRANSPOSE:
         if (A->rank != 2)
             return vm_trap(vm, ADEAD_E_TRAP, pc, "%s%s %s is not 2-D", ctx, tname(vm, slot[0], na, sizeof na), sa);
         *rank = 2;
         dims[0] = A->dims[1];
         dims[1] = A->dims[0];
         return 0;
-    case OP_SOFTMAX:
+    case SHAPE_SAME_ROWS:
         if (A->rank < 1)
             return vm_trap(vm, ADEAD_E_TRAP, pc, "%s%s is a scalar; it needs at least one axis", ctx, tname(vm, slot[0], na, sizeof na));
         /* fall through */
-    case OP_RELU:
+    case SHAPE_SAME:
         *rank = A->rank;
         memcpy(dims, A->dims, sizeof A->dims);
         return 0;
-    case OP_ATTENTION:
-    case OP_ATTENTION_CAUSAL:
+    case SHAPE_ATTENTION:
         if (attention_shape(in, rank, dims)) {
             shape_text(B, sb, sizeof sb);
             shape_text(in[2], sc, sizeof sc);
@@ -272,7 +272,8 @@ static int result_shape(adead_vm *vm, uint32_t pc, const char *ctx, int kernel, 
                            ctx, tname(vm, slot[0], na, sizeof na), sa, tname(vm, slot[1], nb, sizeof nb), sb, tname(vm, slot[2], nc, sizeof nc), sc);
         }
         return 0;
-    default: /* TADD, TSUB, TMUL */
+    case SHAPE_BROADCAST:
+    default:
         if (broadcast_shape(A, B, rank, dims)) {
             shape_text(B, sb, sizeof sb);
             return vm_trap(vm, ADEAD_E_TRAP, pc, "%sshapes %s %s and %s %s do not broadcast", ctx, tname(vm, slot[0], na, sizeof na), sa,
@@ -282,15 +283,34 @@ static int result_shape(adead_vm *vm, uint32_t pc, const char *ctx, int kernel, 
     }
 }
 
-static exec_tensor view(adead_vm *vm, const vm_tensor *t)
+/* Host memory as a buffer of the CPU device, wrapped again only when it has moved or grown. */
+static adead_exec_buffer *host_buffer(adead_vm *vm, adead_exec_buffer **slot, void *base, uint64_t size)
 {
-    exec_tensor e;
+    adead_exec_buffer *b = *slot;
+    if (b && b->host == base && b->size >= size) return b;
+    if (b) b->ops->release(b);
+    *slot = NULL;
+    adead_exec_device *cpu = vm->dispatch.cpu;
+    return cpu->ops->wrap_host(cpu, base, size, slot) == ADEAD_EXEC_OK ? *slot : NULL;
+}
+
+static adead_exec_tensor view(const vm_tensor *t, adead_exec_buffer *heap)
+{
+    adead_exec_tensor e;
     e.dtype = t->dtype;
     e.rank = t->rank;
     memcpy(e.dims, t->dims, sizeof e.dims);
     e.count = t->count;
-    e.data = tensor_data(vm, t);
+    e.ref.buf = heap;
+    e.ref.offset = t->off;
     return e;
+}
+
+void tensor_release_buffers(adead_vm *vm)
+{
+    if (vm->heap_buf) vm->heap_buf->ops->release(vm->heap_buf);
+    if (vm->scratch_buf) vm->scratch_buf->ops->release(vm->scratch_buf);
+    vm->heap_buf = vm->scratch_buf = NULL;
 }
 
 int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uint32_t b, uint32_t c)
@@ -326,7 +346,8 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uin
     int aliased = 0;
     for (int i = 0; i < n_in; i++) aliased |= d == slot[i];
     int same_shape = D->rank == rank && !memcmp(D->dims, dims, sizeof dims);
-    int reads_across = kernel == OP_MATMUL || kernel == OP_TRANSPOSE || kernel == OP_ATTENTION || kernel == OP_ATTENTION_CAUSAL;
+    const isa_kernel *k = isa_kernel_of_op(kernel);
+    int reads_across = (k->flags & K_READS_ACROSS) != 0;
     int via_scratch = same_shape && aliased && reads_across && count;
     uint64_t off = D->off;
     size_t out_bytes = (size_t)count * bib_dtype_size(D->dtype);
@@ -343,24 +364,36 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uin
         out = vm->heap.base + off;
     }
 
-    exec_op eop;
+    adead_exec_buffer *heap = host_buffer(vm, &vm->heap_buf, vm->heap.base, (uint64_t)vm->heap.cap_blocks * HEAP_BLOCK);
+    adead_exec_buffer *scratch = via_scratch ? host_buffer(vm, &vm->scratch_buf, vm->arena.base, vm->arena.size) : NULL;
+    if (!heap || (via_scratch && !scratch)) {
+        if (!same_shape && count) heap_release(&vm->heap, off, HEAP_TENSOR);
+        return vm_trap(vm, ADEAD_E_NOMEM, pc, "%sthe host is out of memory", ctx);
+    }
+    adead_exec_op eop;
     memset(&eop, 0, sizeof eop);
-    eop.kernel = kernel;
-    for (int i = 0; i < n_in; i++) eop.in[i] = view(vm, in[i]);
-    eop.n_in = n_in;
+    eop.kernel = k->id;
+    for (int i = 0; i < n_in; i++) eop.in[i] = view(in[i], heap);
+    eop.n_in = (uint32_t)n_in;
     eop.out.dtype = D->dtype;
     eop.out.rank = rank;
     memcpy(eop.out.dims, dims, sizeof dims);
     eop.out.count = count;
-    eop.out.data = out;
+    eop.out.ref.buf = via_scratch ? scratch : heap;
+    eop.out.ref.offset = via_scratch ? 0 : off;
+    eop.pc = pc;
 
-    char why[256];
-    executor *ex = dispatch_choose(&vm->dispatch, &eop, -1);
-    rc = ex->run(ex, &eop, why, sizeof why);
-    if (via_scratch && !rc) memcpy(tensor_data(vm, D), out, out_bytes);
-    if (rc) {
+    adead_exec_device *dev = dispatch_choose(&vm->dispatch, &eop, -1);
+    adead_exec_queue *q = vm->cpu_queue; /* the only queue until GPU executors are loaded */
+    (void)dev;
+    adead_exec_ticket ticket = 0;
+    int st = q->ops->submit(q, &eop, 1, &ticket);
+    if (st == ADEAD_EXEC_OK) st = q->ops->wait(q, ticket);
+    if (via_scratch && st == ADEAD_EXEC_OK) memcpy(tensor_data(vm, D), out, out_bytes);
+    if (st != ADEAD_EXEC_OK) {
         if (!same_shape && count) heap_release(&vm->heap, off, HEAP_TENSOR);
-        return vm_trap(vm, ADEAD_E_TRAP, pc, "%sthe %s executor failed: %s", ctx, ex->name, why);
+        return vm_trap(vm, st == ADEAD_EXEC_HOST_MEMORY ? ADEAD_E_NOMEM : ADEAD_E_TRAP, pc, "%sthe %s executor failed: %s", ctx,
+                       q->device->name, q->ops->last_error(q));
     }
     if (!same_shape) install(vm, d, rank, dims, count, off);
     return ADEAD_OK;

@@ -3,7 +3,7 @@
 #define ADEAD_VM_H
 
 #include "../asm/asm.h"
-#include "../backends/executor.h"
+#include "../include/adeadvm_exec.h"
 #include "../include/adeadvm.h"
 #include "../isa/bib.h"
 #include "../isa/isa.h"
@@ -115,7 +115,11 @@ struct adead_vm {
     uint64_t mem_limit;
     adead_write_fn print_fn, trace_fn;
     void *print_user, *trace_user;
-    executor *cpu;         /* this VM's CPU executor (its own thread pool) */
+    adead_exec_queue *cpu_queue; /* this VM's CPU queue (its own thread pool) */
+    char cpu_simd[16];           /* what the CPU queue was opened with: a level or "auto" */
+    int cpu_threads;             /* ... and a thread count, 0 = all cores */
+    adead_exec_buffer *heap_buf; /* VM memory as a buffer of the CPU device (re-wrapped when it moves) */
+    adead_exec_buffer *scratch_buf; /* likewise the arena */
     dispatch_rules dispatch; /* which executor runs each tensor op (vm/dispatch.h) */
     char simd_env_err[200];    /* a bad ADEAD_SIMD: the first run fails with it */
     char threads_env_err[200]; /* likewise ADEAD_THREADS */
@@ -139,6 +143,8 @@ int tensor_copy(adead_vm *vm, uint32_t pc, uint32_t dst, uint32_t src);
 int tensor_fill(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t value);
 int tensor_reshape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const int64_t *dims);
 void tensor_print(adead_vm *vm, const vm_tensor *t, adead_write_fn fn, void *user);
+/* The buffers that show VM memory to the CPU executor (dropped when the memory goes). */
+void tensor_release_buffers(adead_vm *vm);
 
 /* Tasks (vm/task.c). */
 int task_spawn(adead_vm *vm, uint32_t pc, uint32_t start_pc, uint64_t arg, uint64_t *id);
