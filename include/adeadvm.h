@@ -93,6 +93,10 @@ ADEAD_API void adead_vm_free(adead_vm *vm);
 /* Limits, set before the first run (afterwards, adead_vm_add_fuel). fuel 0 = unlimited. */
 ADEAD_API int adead_vm_set_fuel(adead_vm *vm, uint64_t fuel);
 ADEAD_API int adead_vm_set_memory_limit(adead_vm *vm, uint64_t bytes);
+/* Bytes of tensor copies each device executor (GPU) may hold for this VM (0 = no limit but the
+ * device's own). Past it, copies are evicted in tensor-slot order (the only current copy goes
+ * back to VM memory first); an op that cannot fit runs on the CPU, with the same bits. */
+ADEAD_API int adead_vm_set_gpu_memory_limit(adead_vm *vm, uint64_t bytes);
 /* The CPU executor: SIMD level ("scalar", "sse2", "avx2", "avx512", "neon"; NULL or "auto" for
  * the best this CPU has) and thread count (0 = all cores). Defaults come from ADEAD_SIMD and
  * ADEAD_THREADS. Results are the same bits at every level and thread count; a level the CPU

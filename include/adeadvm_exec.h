@@ -86,6 +86,7 @@ typedef uint64_t adead_exec_ticket;
 
 typedef struct {
     uint32_t abi, size;
+    /* The caller has waited for every piece of work that uses the buffer. */
     void (*release)(adead_exec_buffer *b);
 } adead_exec_buffer_ops;
 
@@ -99,7 +100,9 @@ struct adead_exec_buffer {
 
 typedef struct {
     uint32_t abi, size;
-    /* Copies run in queue order with the ops: copy_out's bytes are there once wait returns. */
+    /* Copies run in queue order with the ops. copy_in has read the host bytes when it returns (the
+     * caller may change them at once); copy_out's bytes are there once wait returns. Each takes a
+     * ticket, as ops do. */
     adead_exec_status (*copy_in)(adead_exec_queue *q, adead_exec_ref dst, const void *host, uint64_t bytes);
     adead_exec_status (*copy_out)(adead_exec_queue *q, void *host, adead_exec_ref src, uint64_t bytes);
     /* Queue n ops to run in order; *done gets the ticket of the last. An op may run at once or
@@ -111,6 +114,10 @@ typedef struct {
     /* What the queue was opened with, every setting spelt out ("simd=avx2,threads=8"). */
     const char *(*settings)(const adead_exec_queue *q);
     void (*close)(adead_exec_queue *q); /* waits for its work first */
+    /* After a status that was not OK from submit or wait: the ticket of the op or copy that
+     * failed (0 when none is to blame), so the VM can name that op's instruction. Work queued
+     * after it is not run. */
+    adead_exec_ticket (*failed_ticket)(const adead_exec_queue *q);
 } adead_exec_queue_ops;
 
 struct adead_exec_queue {

@@ -103,7 +103,8 @@ adead_vm *adead_vm_new(const adead_program *prog)
     vm->tensors = calloc(m->n_tensors + 1, sizeof *vm->tensors);
     vm->bindings = calloc(m->n_tensors + 1, sizeof *vm->bindings);
     vm->tasks = calloc(VM_MAX_TASKS, sizeof *vm->tasks);
-    if (!vm->code || !vm->tensors || !vm->bindings || !vm->tasks) {
+    vm->place = calloc(m->n_tensors + 1, sizeof *vm->place);
+    if (!vm->code || !vm->tensors || !vm->bindings || !vm->tasks || !vm->place) {
         adead_vm_free(vm);
         return NULL;
     }
@@ -119,6 +120,7 @@ adead_vm *adead_vm_new(const adead_program *prog)
     vm->print_fn = write_stdout;
     vm->dispatch.cpu = cpu_registry()->device(0);
     vm->dispatch.gpu_min_elements = DISPATCH_DEFAULT_GPU_MIN;
+    vm->gpu_mem_limit = UINT64_MAX;
     char why[160];
     if (open_cpu_queue(vm, "auto", 0, why, sizeof why)) {
         adead_vm_free(vm);
@@ -140,6 +142,12 @@ void adead_vm_free(adead_vm *vm)
     free(vm->code);
     free(vm->tensors);
     if (vm->cpu_queue) vm->cpu_queue->ops->close(vm->cpu_queue);
+    for (int d = 0; d < vm->n_devices; d++) {
+        vm->devices[d].queue->ops->close(vm->devices[d].queue);
+        free(vm->devices[d].pend_ticket);
+        free(vm->devices[d].pend_pc);
+    }
+    free(vm->place);
     free(vm);
 }
 
@@ -180,6 +188,30 @@ int adead_vm_set_memory_limit(adead_vm *vm, uint64_t bytes)
     if (!vm) return ADEAD_E_ARG;
     if (vm->state != VM_FRESH) return api_error(vm, ADEAD_E_ARG, "adead_vm_set_memory_limit: call it before running");
     vm->mem_limit = bytes;
+    return ADEAD_OK;
+}
+
+int vm_attach_device(adead_vm *vm, adead_exec_device *dev, const char *params, char *err, size_t errlen)
+{
+    if (vm->state != VM_FRESH || vm->n_devices == VM_MAX_DEVICES) {
+        snprintf(err, errlen, "a device executor is attached before the first run, at most %d", VM_MAX_DEVICES);
+        return ADEAD_E_ARG;
+    }
+    vm_device *dv = &vm->devices[vm->n_devices];
+    memset(dv, 0, sizeof *dv);
+    int st = dev->ops->open_queue(dev, params, &dv->queue, err, errlen);
+    if (st) return st == ADEAD_EXEC_HOST_MEMORY ? ADEAD_E_NOMEM : ADEAD_E_ARG;
+    dv->dev = dev;
+    vm->dispatch.gpu[vm->n_devices] = dev;
+    vm->dispatch.n_gpu = ++vm->n_devices;
+    return ADEAD_OK;
+}
+
+int adead_vm_set_gpu_memory_limit(adead_vm *vm, uint64_t bytes)
+{
+    if (!vm) return ADEAD_E_ARG;
+    if (vm->state != VM_FRESH) return api_error(vm, ADEAD_E_ARG, "adead_vm_set_gpu_memory_limit: call it before running");
+    vm->gpu_mem_limit = bytes ? bytes : UINT64_MAX;
     return ADEAD_OK;
 }
 
@@ -264,6 +296,7 @@ static void dematerialize(adead_vm *vm)
         vm->tensors[t].count = 0;
         vm->tensors[t].off = 0;
     }
+    residency_free_all(vm);
     tensor_release_buffers(vm);
     arena_destroy(&vm->arena, &vm->heap);
     heap_destroy(&vm->heap);

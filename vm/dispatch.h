@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#define DISPATCH_MAX_GPUS 2
+#define DISPATCH_MAX_GPUS 3 /* = VM_MAX_DEVICES (vm/residency.h) */
 #define DISPATCH_DEFAULT_GPU_MIN ((int64_t)1 << 20)
 
 typedef struct {

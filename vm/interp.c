@@ -10,6 +10,7 @@
  * a VM that does not trace pays nothing for the feature.
  */
 #include "../isa/f32.h"
+#include "stream.h"
 #include "tensor_text.h"
 #include "vm.h"
 
@@ -307,7 +308,7 @@ L_TRACE:
         NEXT();
     }
     CASE(PRINTT) {
-        tensor_print(vm, &vm->tensors[ip->a], vm->print_fn, vm->print_user);
+        CHECK(tensor_print(vm, PC, ip->a, vm->print_fn, vm->print_user));
         NEXT();
     }
     CASE(TRAP) TRAP(ADEAD_E_TRAP, "user trap %d", (int32_t)ip->a);
@@ -407,7 +408,7 @@ L_TRACE:
         R[ip->a] = (uint64_t)t->count;
         NEXT();
     }
-    CASE(TFREE) tensor_release(vm, ip->a); NEXT();
+    CASE(TFREE) CHECK(tensor_release(vm, PC, ip->a)); NEXT();
     CASE(TCOPY) CHECK(tensor_copy(vm, PC, ip->a, ip->b)); NEXT();
     CASE(TRESHAPE) {
         int64_t dims[4];
@@ -487,25 +488,25 @@ L_TRACE:
     }
 
     /* ---- tensor ops: shapes are checked in vm/tensor.c, the work runs on an executor ---- */
-    CASE(MATMUL) CHECK(tensor_op(vm, PC, OP_MATMUL, ip->a, ip->b, ip->c, 0)); NEXT();
-    CASE(TRANSPOSE) CHECK(tensor_op(vm, PC, OP_TRANSPOSE, ip->a, ip->b, 0, 0)); NEXT();
-    CASE(SOFTMAX) CHECK(tensor_op(vm, PC, OP_SOFTMAX, ip->a, ip->b, 0, 0)); NEXT();
-    CASE(RELU) CHECK(tensor_op(vm, PC, OP_RELU, ip->a, ip->b, 0, 0)); NEXT();
-    CASE(ATTENTION) CHECK(tensor_op(vm, PC, OP_ATTENTION, ip->a, ip->b, ip->c, ip->d)); NEXT();
-    CASE(ATTENTION_CAUSAL) CHECK(tensor_op(vm, PC, OP_ATTENTION_CAUSAL, ip->a, ip->b, ip->c, ip->d)); NEXT();
-    CASE(TADD) CHECK(tensor_op(vm, PC, OP_TADD, ip->a, ip->b, ip->c, 0)); NEXT();
-    CASE(TSUB) CHECK(tensor_op(vm, PC, OP_TSUB, ip->a, ip->b, ip->c, 0)); NEXT();
-    CASE(TMUL) CHECK(tensor_op(vm, PC, OP_TMUL, ip->a, ip->b, ip->c, 0)); NEXT();
+    CASE(MATMUL) CHECK(tensor_op(vm, PC, OP_MATMUL, 0, ip->a, ip->b, ip->c, 0)); NEXT();
+    CASE(TRANSPOSE) CHECK(tensor_op(vm, PC, OP_TRANSPOSE, 0, ip->a, ip->b, 0, 0)); NEXT();
+    CASE(SOFTMAX) CHECK(tensor_op(vm, PC, OP_SOFTMAX, 0, ip->a, ip->b, 0, 0)); NEXT();
+    CASE(RELU) CHECK(tensor_op(vm, PC, OP_RELU, 0, ip->a, ip->b, 0, 0)); NEXT();
+    CASE(ATTENTION) CHECK(tensor_op(vm, PC, OP_ATTENTION, 0, ip->a, ip->b, ip->c, ip->d)); NEXT();
+    CASE(ATTENTION_CAUSAL) CHECK(tensor_op(vm, PC, OP_ATTENTION_CAUSAL, 0, ip->a, ip->b, ip->c, ip->d)); NEXT();
+    CASE(TADD) CHECK(tensor_op(vm, PC, OP_TADD, 0, ip->a, ip->b, ip->c, 0)); NEXT();
+    CASE(TSUB) CHECK(tensor_op(vm, PC, OP_TSUB, 0, ip->a, ip->b, ip->c, 0)); NEXT();
+    CASE(TMUL) CHECK(tensor_op(vm, PC, OP_TMUL, 0, ip->a, ip->b, ip->c, 0)); NEXT();
 
     /* ---- GPU and Vulkan: the same ops; with no GPU executor they run on the CPU ---- */
     CASE(GPU_INIT) NEXT();
-    CASE(GPU_ALLOC) NEXT();
-    CASE(GPU_MATMUL) CHECK(tensor_op(vm, PC, OP_MATMUL, ip->a, ip->b, ip->c, 0)); NEXT();
-    CASE(GPU_SYNC) NEXT();
+    CASE(GPU_ALLOC) CHECK(tensor_place_on_device(vm, PC, ip->a)); NEXT();
+    CASE(GPU_MATMUL) CHECK(tensor_op(vm, PC, OP_MATMUL, 1, ip->a, ip->b, ip->c, 0)); NEXT();
+    CASE(GPU_SYNC) CHECK(stream_flush(vm, PC)); NEXT();
     CASE(VK_INIT) NEXT();
-    CASE(VK_COMPUTE) CHECK(tensor_op(vm, PC, (int)ip->a, ip->b, ip->c, ip->d, 0)); NEXT();
-    CASE(VK_SUBMIT) NEXT();
-    CASE(VK_SYNC) NEXT();
+    CASE(VK_COMPUTE) CHECK(tensor_op(vm, PC, (int)ip->a, 1, ip->b, ip->c, ip->d, 0)); NEXT();
+    CASE(VK_SUBMIT) CHECK(stream_flush(vm, PC)); NEXT();
+    CASE(VK_SYNC) CHECK(stream_flush(vm, PC)); NEXT();
 
     /* ---- internal ---- */
     CASE_INTERNAL(IOP_FUEL) {
@@ -516,6 +517,7 @@ L_TRACE:
         task->base = BASE;
         vm->fuel = 0;
         trace_writes(vm, &ts);
+        if (UNLIKELY(vm->n_devices) && (rc = stream_flush(vm, PC))) return rc; /* no work left in flight */
         return vm_trap(vm, ADEAD_E_FUEL, PC, "out of fuel after %" PRIu64 " instructions", vm->fuel_granted);
     }
 #if !THREADED
@@ -540,6 +542,8 @@ fuel_low: {
 switch_task:
     task->base = BASE;
 pick_task: {
+    /* Results never depend on where a task switch falls: the devices' work is done first. */
+    if (UNLIKELY(vm->n_devices) && (rc = stream_flush(vm, PC))) goto stop;
     int next = task_next_runnable(vm, vm->cur);
     if (next < 0) {
         rc = vm_trap(vm, ADEAD_E_TRAP, PC, "deadlock: every live task is waiting in JOIN");
@@ -553,6 +557,10 @@ pick_task: {
 
 halt:
     rc = ADEAD_OK;
+    if (UNLIKELY(vm->n_devices)) { /* the outputs come back to the host; nothing stays in flight */
+        rc = residency_outputs_to_host(vm, PC);
+        if (!rc) rc = stream_flush(vm, PC);
+    }
 stop:
     trace_writes(vm, &ts);
     if (vm->patch_pc >= 0) {

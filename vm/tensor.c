@@ -3,6 +3,7 @@
 #include "../isa/f32.h"
 #include "../isa/kernels.h"
 #include "dispatch.h"
+#include "stream.h"
 #include "vm.h"
 
 #include <inttypes.h>
@@ -63,16 +64,23 @@ static void release_storage(adead_vm *vm, vm_tensor *t)
     if (t->rank >= 0 && t->count) heap_release(&vm->heap, t->off, HEAP_TENSOR);
 }
 
-/* Point slot at new storage with this shape (releasing the old), keeping dtype. */
-static void install(adead_vm *vm, uint32_t slot, int rank, const int64_t *dims, int64_t count, uint64_t off)
+/* Point slot at new storage with this shape (releasing the old, and its device copies), keeping
+ * dtype; 0 or a trap from a device that had the old copy. */
+static int install(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const int64_t *dims, int64_t count, uint64_t off)
 {
     vm_tensor *t = &vm->tensors[slot];
+    int rc = residency_drop(vm, pc, slot);
+    if (rc) {
+        if (count) heap_release(&vm->heap, off, HEAP_TENSOR);
+        return rc;
+    }
     release_storage(vm, t);
     t->rank = rank;
     memset(t->dims, 0, sizeof t->dims);
     for (int i = 0; i < rank; i++) t->dims[i] = dims[i];
     t->count = count;
     t->off = off;
+    return ADEAD_OK;
 }
 
 int tensor_set_shape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const int64_t *dims)
@@ -90,8 +98,7 @@ int tensor_set_shape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const i
     uint64_t off;
     int rc = alloc_storage(vm, pc, tname(vm, slot, nm, sizeof nm), vm->tensors[slot].dtype, count, &off);
     if (rc) return rc;
-    install(vm, slot, rank, dims, count, off);
-    return ADEAD_OK;
+    return install(vm, pc, slot, rank, dims, count, off);
 }
 
 int tensor_from_const(adead_vm *vm, uint32_t pc, uint32_t slot, uint32_t k)
@@ -104,13 +111,16 @@ int tensor_from_const(adead_vm *vm, uint32_t pc, uint32_t slot, uint32_t k)
     return rc;
 }
 
-void tensor_release(adead_vm *vm, uint32_t slot)
+int tensor_release(adead_vm *vm, uint32_t pc, uint32_t slot)
 {
     vm_tensor *t = &vm->tensors[slot];
+    int rc = residency_drop(vm, pc, slot);
+    if (rc) return rc;
     release_storage(vm, t);
     t->rank = -1;
     t->count = 0;
     t->off = 0;
+    return ADEAD_OK;
 }
 
 /* "MATMUL: " when a kernel runs under another instruction (VK_COMPUTE), else "": the trap
@@ -135,6 +145,7 @@ int tensor_element(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t index, uin
     int rc = need_data(vm, pc, "", slot);
     if (rc) return rc;
     vm_tensor *t = &vm->tensors[slot];
+    if (index < (uint64_t)t->count && (rc = residency_to_host(vm, pc, slot))) return rc;
     if (index >= (uint64_t)t->count) {
         char nm[64];
         return vm_trap(vm, ADEAD_E_TRAP, pc, "index %" PRId64 " is out of bounds for tensor %s (%" PRId64 " elements)",
@@ -144,6 +155,7 @@ int tensor_element(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t index, uin
     uint8_t *p = (uint8_t *)tensor_data(vm, t) + index * es;
     if (store) {
         memcpy(p, value, es); /* little-endian host: the low bytes */
+        residency_host_wrote(vm, slot);
         return ADEAD_OK;
     }
     if (t->dtype == BIB_DT_I64) {
@@ -160,13 +172,15 @@ int tensor_copy(adead_vm *vm, uint32_t pc, uint32_t dst, uint32_t src)
 {
     int rc = need_data(vm, pc, "", src);
     if (rc || dst == src) return rc;
+    if ((rc = residency_to_host(vm, pc, src))) return rc;
     const vm_tensor *s = &vm->tensors[src];
     uint64_t off;
     char nm[64];
     rc = alloc_storage(vm, pc, tname(vm, dst, nm, sizeof nm), s->dtype, s->count, &off);
     if (rc) return rc;
     if (s->count) memcpy(vm->heap.base + off, tensor_data(vm, s), (size_t)s->count * bib_dtype_size(s->dtype));
-    install(vm, dst, s->rank, s->dims, s->count, off);
+    if ((rc = install(vm, pc, dst, s->rank, s->dims, s->count, off))) return rc;
+    residency_host_wrote(vm, dst);
     return ADEAD_OK;
 }
 
@@ -178,6 +192,7 @@ int tensor_fill(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t value)
     size_t es = bib_dtype_size(t->dtype);
     uint8_t *p = tensor_data(vm, t);
     for (int64_t i = 0; i < t->count; i++) memcpy(p + (size_t)i * es, &value, es);
+    residency_host_wrote(vm, slot); /* every element: the device copies are stale */
     return ADEAD_OK;
 }
 
@@ -313,7 +328,47 @@ void tensor_release_buffers(adead_vm *vm)
     vm->heap_buf = vm->scratch_buf = NULL;
 }
 
-int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uint32_t b, uint32_t c)
+/* The op described by eop on device executor dv (index dev): inputs made resident, the output
+ * into a device buffer, submitted with its pc; it completes later (vm/stream.h). 0, a trap, or
+ * RESIDENCY_NO_ROOM / a fallback status when the CPU should run it instead. */
+static int op_on_device(adead_vm *vm, uint32_t pc, int dev, adead_exec_op *eop, uint32_t d, const uint32_t *slot, int n_in)
+{
+    uint32_t keep[4] = {slot[0], slot[1], slot[2], d};
+    vm_device *dv = &vm->devices[dev];
+    for (int i = 0; i < n_in; i++) {
+        int rc = residency_to_device(vm, pc, slot[i], dev, keep, 4);
+        if (rc) return rc;
+    }
+    int rc = residency_output_buffer(vm, pc, d, dev, keep, 4);
+    if (rc) return rc;
+    for (int i = 0; i < n_in; i++) eop->in[i].ref = (adead_exec_ref){vm->place[slot[i]].buf[dev], 0};
+    eop->out.ref = (adead_exec_ref){vm->place[d].buf[dev], 0};
+    adead_exec_ticket t = 0;
+    int st = dv->queue->ops->submit(dv->queue, eop, 1, &t);
+    if (st == ADEAD_EXEC_UNSUPPORTED || st == ADEAD_EXEC_DEVICE_MEMORY) return RESIDENCY_NO_ROOM; /* the CPU has the same bits */
+    if (st) return stream_fail(vm, dev, pc, st);
+    dv->last = t;
+    if ((rc = stream_note(vm, dev, t, pc))) return rc;
+    residency_device_wrote(vm, d, dev);
+    return ADEAD_OK;
+}
+
+/* Which device executor runs the op: -1 for the CPU. GPU_* and VK_COMPUTE prefer a device
+ * whatever the op's size; other ops follow the dispatch rule (vm/dispatch.h). */
+static int choose_device(adead_vm *vm, const adead_exec_op *eop, const uint32_t *slot, int n_in, int prefer_device)
+{
+    if (!vm->n_devices) return -1;
+    int resident = -1;
+    for (int i = 0; i < n_in && resident < 0; i++) resident = residency_device_of(vm, slot[i]);
+    dispatch_rules rules = vm->dispatch;
+    if (prefer_device) rules.gpu_min_elements = 0;
+    adead_exec_device *dev = dispatch_choose(&rules, eop, resident);
+    for (int g = 0; g < vm->n_devices; g++)
+        if (vm->devices[g].dev == dev) return g;
+    return -1;
+}
+
+int tensor_op(adead_vm *vm, uint32_t pc, int kernel, int prefer_device, uint32_t d, uint32_t a, uint32_t b, uint32_t c)
 {
     char ctx[32];
     kernel_context(vm, pc, kernel, ctx, sizeof ctx);
@@ -349,6 +404,35 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uin
     const isa_kernel *k = isa_kernel_of_op(kernel);
     int reads_across = (k->flags & K_READS_ACROSS) != 0;
     int via_scratch = same_shape && aliased && reads_across && count;
+    adead_exec_op eop;
+    memset(&eop, 0, sizeof eop);
+    eop.kernel = k->id;
+    for (int i = 0; i < n_in; i++) eop.in[i] = view(in[i], NULL);
+    eop.n_in = (uint32_t)n_in;
+    eop.out.dtype = D->dtype;
+    eop.out.rank = rank;
+    memcpy(eop.out.dims, dims, sizeof dims);
+    eop.out.count = count;
+    eop.pc = pc;
+
+    /* On a device: an op that writes onto one of its inputs in another shape, or reading across,
+     * runs on the CPU instead (device copies are whole tensors; the bits are the same). */
+    int dev = count && !(aliased && (!same_shape || reads_across)) ? choose_device(vm, &eop, slot, n_in, prefer_device) : -1;
+    if (dev >= 0) {
+        if (!same_shape) {
+            uint64_t off;
+            char nm[64];
+            if ((rc = alloc_storage(vm, pc, tname(vm, d, nm, sizeof nm), D->dtype, count, &off))) return rc;
+            if ((rc = install(vm, pc, d, rank, dims, count, off))) return rc;
+        }
+        rc = op_on_device(vm, pc, dev, &eop, d, slot, n_in);
+        if (rc != RESIDENCY_NO_ROOM) return rc;
+        same_shape = 1; /* the output has its storage now */
+        in[0] = &vm->tensors[slot[0]];
+    }
+    for (int i = 0; i < n_in; i++) /* the CPU reads the host bytes */
+        if ((rc = residency_to_host(vm, pc, slot[i]))) return rc;
+
     uint64_t off = D->off;
     size_t out_bytes = (size_t)count * bib_dtype_size(D->dtype);
     void *out = vm->heap.base + off;
@@ -370,22 +454,11 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uin
         if (!same_shape && count) heap_release(&vm->heap, off, HEAP_TENSOR);
         return vm_trap(vm, ADEAD_E_NOMEM, pc, "%sthe host is out of memory", ctx);
     }
-    adead_exec_op eop;
-    memset(&eop, 0, sizeof eop);
-    eop.kernel = k->id;
     for (int i = 0; i < n_in; i++) eop.in[i] = view(in[i], heap);
-    eop.n_in = (uint32_t)n_in;
-    eop.out.dtype = D->dtype;
-    eop.out.rank = rank;
-    memcpy(eop.out.dims, dims, sizeof dims);
-    eop.out.count = count;
     eop.out.ref.buf = via_scratch ? scratch : heap;
     eop.out.ref.offset = via_scratch ? 0 : off;
-    eop.pc = pc;
 
-    adead_exec_device *dev = dispatch_choose(&vm->dispatch, &eop, -1);
-    adead_exec_queue *q = vm->cpu_queue; /* the only queue until GPU executors are loaded */
-    (void)dev;
+    adead_exec_queue *q = vm->cpu_queue;
     adead_exec_ticket ticket = 0;
     int st = q->ops->submit(q, &eop, 1, &ticket);
     if (st == ADEAD_EXEC_OK) st = q->ops->wait(q, ticket);
@@ -395,18 +468,30 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uin
         return vm_trap(vm, st == ADEAD_EXEC_HOST_MEMORY ? ADEAD_E_NOMEM : ADEAD_E_TRAP, pc, "%sthe %s executor failed: %s", ctx,
                        q->device->name, q->ops->last_error(q));
     }
-    if (!same_shape) install(vm, d, rank, dims, count, off);
+    if (!same_shape && (rc = install(vm, pc, d, rank, dims, count, off))) return rc;
+    residency_host_wrote(vm, d);
     return ADEAD_OK;
 }
 
-/* PRINTT: the tensor as text (vm/tensor_text.c), or a note when the slot is empty. */
-void tensor_print(adead_vm *vm, const vm_tensor *t, adead_write_fn fn, void *user)
+int tensor_place_on_device(adead_vm *vm, uint32_t pc, uint32_t slot)
 {
-    if (!fn) return;
+    if (!vm->n_devices || vm->tensors[slot].rank < 0 || !vm->tensors[slot].count) return ADEAD_OK;
+    uint32_t keep[1] = {slot};
+    int rc = residency_to_device(vm, pc, slot, 0, keep, 1);
+    return rc == RESIDENCY_NO_ROOM ? ADEAD_OK : rc; /* a hint: without room it stays on the host */
+}
+
+/* PRINTT: the tensor as text (vm/tensor_text.c), or a note when the slot is empty. */
+int tensor_print(adead_vm *vm, uint32_t pc, uint32_t slot, adead_write_fn fn, void *user)
+{
+    const vm_tensor *t = &vm->tensors[slot];
+    if (!fn) return ADEAD_OK;
     if (t->rank < 0) {
         fn(user, "(empty tensor)\n", 15);
-        return;
+        return ADEAD_OK;
     }
+    int rc = residency_to_host(vm, pc, slot);
+    if (rc) return rc;
     adead_tensor_view v;
     v.dtype = (adead_dtype)t->dtype;
     v.rank = t->rank;
@@ -419,4 +504,5 @@ void tensor_print(adead_vm *vm, const vm_tensor *t, adead_write_fn fn, void *use
         fn(user, "\n", 1);
     }
     free(text);
+    return ADEAD_OK;
 }

@@ -4,6 +4,7 @@
 
 #include "../asm/asm.h"
 #include "../include/adeadvm_exec.h"
+#include "residency.h"
 #include "../include/adeadvm.h"
 #include "../isa/bib.h"
 #include "../isa/isa.h"
@@ -121,6 +122,10 @@ struct adead_vm {
     adead_exec_buffer *heap_buf; /* VM memory as a buffer of the CPU device (re-wrapped when it moves) */
     adead_exec_buffer *scratch_buf; /* likewise the arena */
     dispatch_rules dispatch; /* which executor runs each tensor op (vm/dispatch.h) */
+    vm_device devices[VM_MAX_DEVICES]; /* device executors beside the CPU (dispatch.gpu[] in order) */
+    int n_devices;
+    vm_place *place;       /* per slot: where its current bytes are (vm/residency.c) */
+    uint64_t gpu_mem_limit; /* per device, bytes of tensor copies (adead_vm_set_gpu_memory_limit) */
     char simd_env_err[200];    /* a bad ADEAD_SIMD: the first run fails with it */
     char threads_env_err[200]; /* likewise ADEAD_THREADS */
 };
@@ -135,16 +140,24 @@ void vm_printf(adead_write_fn fn, void *user, const char *fmt, ...);
 int64_t tensor_shape_count(int rank, const int64_t *dims);
 int tensor_set_shape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const int64_t *dims);
 int tensor_from_const(adead_vm *vm, uint32_t pc, uint32_t slot, uint32_t k);
-void tensor_release(adead_vm *vm, uint32_t slot);
+int tensor_release(adead_vm *vm, uint32_t pc, uint32_t slot);
 static inline void *tensor_data(adead_vm *vm, const vm_tensor *t) { return vm->heap.base + t->off; }
-int tensor_op(adead_vm *vm, uint32_t pc, int kernel, uint32_t d, uint32_t a, uint32_t b, uint32_t c);
+/* prefer_device: GPU_* and VK_COMPUTE, which go to a device executor whatever their size. */
+int tensor_op(adead_vm *vm, uint32_t pc, int kernel, int prefer_device, uint32_t d, uint32_t a, uint32_t b, uint32_t c);
 int tensor_element(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t index, uint64_t *value, int store);
 int tensor_copy(adead_vm *vm, uint32_t pc, uint32_t dst, uint32_t src);
 int tensor_fill(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t value);
 int tensor_reshape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const int64_t *dims);
-void tensor_print(adead_vm *vm, const vm_tensor *t, adead_write_fn fn, void *user);
+int tensor_print(adead_vm *vm, uint32_t pc, uint32_t slot, adead_write_fn fn, void *user);
 /* The buffers that show VM memory to the CPU executor (dropped when the memory goes). */
 void tensor_release_buffers(adead_vm *vm);
+
+/* GPU_ALLOC: a current copy of the tensor on the first device executor (a hint: nothing without
+ * one, or without room). */
+int tensor_place_on_device(adead_vm *vm, uint32_t pc, uint32_t slot);
+/* Device executors (vm/api.c): attach one before the first run; its queue is opened with params.
+ * The CPU stays the fallback of every op. 0, or an adead_status with the reason in err. */
+int vm_attach_device(adead_vm *vm, adead_exec_device *dev, const char *params, char *err, size_t errlen);
 
 /* Tasks (vm/task.c). */
 int task_spawn(adead_vm *vm, uint32_t pc, uint32_t start_pc, uint64_t arg, uint64_t *id);

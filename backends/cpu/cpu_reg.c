@@ -111,8 +111,10 @@ static adead_exec_status q_submit(adead_exec_queue *q, const adead_exec_op *ops,
         const isa_kernel *k = isa_kernel_of_id(op->kernel);
         if (!k || op->n_in != (uint32_t)k->inputs)
             return queue_fail(cq, ADEAD_EXEC_UNSUPPORTED, "the CPU executor has no kernel %u with %u inputs", op->kernel, op->n_in);
-        cq->last++;
-        if (!op->out.count) continue; /* nothing to write: and a [2^40, 0] shape must not loop 2^40 times */
+        if (!op->out.count) { /* nothing to write: and a [2^40, 0] shape must not loop 2^40 times */
+            cq->last++;
+            continue;
+        }
         exec_op h;
         memset(&h, 0, sizeof h);
         h.kernel = k->op;
@@ -122,6 +124,7 @@ static adead_exec_status q_submit(adead_exec_queue *q, const adead_exec_op *ops,
         char why[400];
         if (drivers[op->kernel](ce, &h, why, sizeof why))
             return queue_fail(cq, ADEAD_EXEC_HOST_MEMORY, "%s", why); /* the drivers fail only for scratch */
+        cq->last++;
     }
     if (done) *done = cq->last;
     return ADEAD_EXEC_OK;
@@ -144,9 +147,16 @@ static void q_close(adead_exec_queue *q)
     free(q);
 }
 
+static adead_exec_ticket q_failed_ticket(const adead_exec_queue *q)
+{
+    const cpu_queue *cq = (const cpu_queue *)q;
+    return cq->err[0] ? cq->last + 1 : 0; /* a failing op takes no ticket */
+}
+
 static const adead_exec_queue_ops queue_ops = {
     .abi = ADEAD_EXEC_ABI, .size = sizeof(adead_exec_queue_ops), .copy_in = q_copy_in, .copy_out = q_copy_out,
     .submit = q_submit, .wait = q_wait, .last_error = q_last_error, .settings = q_settings, .close = q_close,
+    .failed_ticket = q_failed_ticket,
 };
 
 /* ---- the device ---- */

@@ -1,0 +1,238 @@
+/* Residency and the stream, through a test executor that behaves like a GPU (tests/fake_gpu.h):
+ * every example and a corpus of kernel programs give the CPU's bits (digest and printed text)
+ * when every op goes to the fake device, whose results arrive late and whose memory the VM
+ * cannot read; and so they do when its memory runs out, when the VM's device limit forces
+ * evictions, when it refuses a kernel, and when fuel stops the run every few instructions. A
+ * device lost mid-run is a trap naming the instruction whose op failed. */
+#include "../vm/vm.h"
+#include "fake_gpu.h"
+#include "testutil.h"
+
+typedef struct {
+    int status;
+    char digest[65];
+    capture printed;
+    char err[1024];
+} outcome;
+
+/* A program: its source, its inputs bound from the file (examples) or none. */
+typedef struct {
+    const char *name;
+    const char *source; /* NULL: load `name` as a file */
+} program;
+
+static const program corpus[] = {
+    {"examples/loop_sum.adasm", NULL},
+    {"examples/fib.adasm", NULL},
+    {"examples/softmax_rows.adasm", NULL},
+    {"examples/tasks.adasm", NULL},
+    {"examples/mlp.adasm", NULL},
+    {"chain", /* results used on the device, read by the host midway, written by the host */
+     ".const a0 f32 [5, 7] = [1, -2, 3, nan, 5, -0.0, 7, 1e-40, 2, -3, 4, 0.5, inf, 6, 0.25, 1, 2, 3, 4, 5, 6,\n"
+     "  -1, -2, -3, -4, -5, -6, -7, 9, 8, 7, 6, 5, 4, 3]\n"
+     ".const b0 f32 [7, 3] = [0.5, 1, -1, 2, 0, 3, -0.5, 1e-39, 1, 1, 1, 1, 2, 2, 2, -inf, 0, 1, 3, -2, 0.125]\n"
+     ".const bias0 f32 [3] = [0.1, -0.2, 1e-41]\n"
+     ".tensor a f32\n.tensor b f32\n.tensor bias f32\n.tensor c f32\n.tensor d f32\n.tensor t f32\n"
+     ".output e f32\n.output s f32\n.output k f32\n.output tt f32\n"
+     "main:\n"
+     " TLOADK a, a0\n TLOADK b, b0\n TLOADK bias, bias0\n"
+     " MATMUL c, a, b\n RELU d, c\n PRINTT c\n"
+     " LDI r1, 4\n TLD r2, d, r1\n PRINTI r2\n"
+     " TADD e, d, bias\n SOFTMAX s, e\n"
+     " LDI r3, 0\n LDI r4, 1065353216\n TST e, r3, r4\n SOFTMAX s, e\n" /* e[0] = 1.0 from the host */
+     " TRANSPOSE t, a\n RELU a, a\n TADD a, a, a\n TMUL t, t, t\n TSUB tt, t, t\n"
+     " TCOPY k, e\n RELU k, k\n TFILL d, r4\n TADD d, d, d\n PRINTT d\n"
+     " LDI r5, 3\n LDI r6, 5\n TRESHAPE c, r5, 2\n RELU c, c\n PRINTT c\n"
+     " TFREE t\n LDI r7, 2\n TNEW t, r7, 1\n RELU t, t\n PRINTT t\n"
+     " HALT\n"},
+    {"attention",
+     ".const q0 f32 [2, 4, 3] = [1, 0, -1, 0.5, 2, nan, -0.0, 1, 1, 3, -3, 1e-40, 1, 1, 1, 2, 2, 2, -1, -1, -1, 0, 0, 0]\n"
+     ".const kk0 f32 [2, 5, 3] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 0, 1, 0, 1, 0, -1, -2, -3, 0.5, 0.5, 0.5, 2, -2, 2, 1e-39, 0, 1, inf, 0, 0]\n"
+     ".const v0 f32 [2, 5, 2] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10]\n"
+     ".tensor q f32\n.tensor k f32\n.tensor v f32\n.output o f32\n.output oc f32\n.output m f32\n"
+     " TLOADK q, q0\n TLOADK k, kk0\n TLOADK v, v0\n"
+     " ATTENTION o, q, k, v\n ATTENTION_CAUSAL oc, q, k, v\n TADD m, o, oc\n SOFTMAX m, m\n"
+     " MATMUL o, o, o\n" /* not 2-D: a trap, on every executor alike */
+     " HALT\n"},
+    {"square",
+     ".const a0 f32 [3, 3] = [1, 2, 3, -4, 5, -6, 7, 1e-40, nan]\n"
+     ".tensor a f32\n.output c f32\n.output g f32\n"
+     " TLOADK a, a0\n MATMUL c, a, a\n MATMUL c, c, a\n MATMUL c, a, c\n TRANSPOSE c, c\n" /* onto an input: scratch */
+     " GPU_ALLOC a\n GPU_MATMUL g, a, c\n GPU_SYNC\n VK_COMPUTE RELU, g, g\n VK_SUBMIT\n VK_SYNC\n PRINTT g\n HALT\n"},
+    {"tasks",
+     ".const a0 f32 [4, 4] = [1, 2, 3, 4, 5, 6, 7, 8, -1, -2, -3, -4, 0.5, 0.25, 0.125, 1e-40]\n"
+     ".tensor a f32\n.output x f32\n.output y f32\n"
+     " TLOADK a, a0\n SPAWN r1, w, r0\n MATMUL x, a, a\n YIELD\n RELU x, x\n JOIN r2, r1\n TADD x, x, y\n HALT\n"
+     "w:\n MATMUL y, a, a\n YIELD\n SOFTMAX y, y\n PRINTT y\n RET\n"},
+};
+#define N_CORPUS (sizeof corpus / sizeof corpus[0])
+
+static adead_program *load(const program *p)
+{
+    adead_program *prog = NULL;
+    char err[8192];
+    int rc = p->source ? adead_program_assemble(p->source, strlen(p->source), "test.adasm", &prog, err, sizeof err)
+                       : adead_program_load_file(p->name, &prog, err, sizeof err);
+    if (rc) fail_msg("%s: %s", p->name, err);
+    return prog;
+}
+
+static void bind_inputs(adead_vm *vm, const program *p)
+{
+    if (!strcmp(p->name, "examples/mlp.adasm")) {
+        adead_tensor_view t;
+        void *data;
+        char err[512];
+        assert_int_equal(adead_npy_read("examples/mlp/x.npy", &t, &data, err, sizeof err), ADEAD_OK);
+        assert_int_equal(adead_vm_bind(vm, "x", t.dtype, t.rank, t.dims, t.data), ADEAD_OK);
+        free(data);
+    }
+}
+
+/* Runs p on the CPU alone (g NULL) or with g attached and every op offered to it; fuel_step > 0
+ * runs it in slices of that many instructions. */
+static outcome run(const program *p, fake_gpu *g, uint64_t gpu_limit, uint64_t fuel_step)
+{
+    outcome o;
+    memset(&o, 0, sizeof o);
+    adead_program *prog = load(p);
+    adead_vm *vm = adead_vm_new(prog);
+    assert_non_null(vm);
+    adead_vm_set_print(vm, capture_write, &o.printed);
+    if (g) {
+        char err[256];
+        assert_int_equal(vm_attach_device(vm, &g->dev, NULL, err, sizeof err), ADEAD_OK);
+        vm->dispatch.gpu_min_elements = 0; /* every op goes to the device */
+    }
+    if (gpu_limit) assert_int_equal(adead_vm_set_gpu_memory_limit(vm, gpu_limit), ADEAD_OK);
+    bind_inputs(vm, p);
+    if (fuel_step) adead_vm_set_fuel(vm, fuel_step);
+    o.status = adead_vm_run(vm);
+    while (fuel_step && o.status == ADEAD_E_FUEL) {
+        adead_vm_add_fuel(vm, fuel_step);
+        o.status = adead_vm_run(vm);
+    }
+    snprintf(o.err, sizeof o.err, "%s", adead_vm_error(vm));
+    if (!o.status) assert_int_equal(adead_vm_digest(vm, o.digest), ADEAD_OK);
+    adead_vm_free(vm);
+    adead_program_free(prog);
+    return o;
+}
+
+static void expect_same(const program *p, const outcome *want, const outcome *got, const char *how)
+{
+    if (got->status != want->status) fail_msg("%s %s: status %d, CPU %d (%s)", p->name, how, got->status, want->status, got->err);
+    if (strcmp(got->digest, want->digest)) fail_msg("%s %s: digest %s, CPU %s", p->name, how, got->digest, want->digest);
+    if (strcmp(got->printed.buf, want->printed.buf))
+        fail_msg("%s %s printed:\n%s\nthe CPU printed:\n%s", p->name, how, got->printed.buf, want->printed.buf);
+    if (want->status && strcmp(got->err, want->err)) fail_msg("%s %s: '%s', CPU '%s'", p->name, how, got->err, want->err);
+}
+
+static void run_corpus(const fake_gpu_config *cfg, uint64_t gpu_limit, uint64_t fuel_step, const char *how,
+                       fake_gpu_stats *total)
+{
+    for (size_t i = 0; i < N_CORPUS; i++) {
+        outcome want = run(&corpus[i], NULL, 0, 0);
+        fake_gpu *g = fake_gpu_create(cfg);
+        outcome got = run(&corpus[i], g, gpu_limit, fuel_step);
+        expect_same(&corpus[i], &want, &got, how);
+        if (total) {
+            total->ops += g->stats.ops;
+            total->copies_in += g->stats.copies_in;
+            total->copies_out += g->stats.copies_out;
+            total->releases += g->stats.releases;
+        }
+        assert_int_equal(g->stats.bytes_in_use, 0); /* every device copy was given back */
+        fake_gpu_destroy(g);
+    }
+}
+
+static void test_late_results_give_the_cpu_bits(void **state)
+{
+    (void)state;
+    fake_gpu_config cfg = {0};
+    cfg.delay_ns = 20000;
+    fake_gpu_stats total = {0};
+    run_corpus(&cfg, 0, 0, "on the fake GPU", &total);
+    print_message("fake GPU: %llu ops, %llu copies in, %llu out\n", (unsigned long long)total.ops, (unsigned long long)total.copies_in, (unsigned long long)total.copies_out);
+    /* It really ran there, and results came back only as needed. */
+    assert_true(total.ops > 25);
+    assert_true(total.copies_out > 0 && total.copies_out < total.ops);
+}
+
+static void test_fuel_slices_give_the_cpu_bits(void **state)
+{
+    (void)state;
+    fake_gpu_config cfg = {0};
+    cfg.delay_ns = 5000;
+    run_corpus(&cfg, 0, 7, "in fuel slices of 7", NULL);
+}
+
+/* Out of device memory at alloc: those ops run on the CPU. */
+static void test_device_memory_runs_out(void **state)
+{
+    (void)state;
+    fake_gpu_config cfg = {0};
+    cfg.memory_bytes = 512;
+    run_corpus(&cfg, 0, 0, "with 512 bytes of device memory", NULL);
+}
+
+/* The VM's own limit: copies evicted in slot order, the same bits. */
+static void test_eviction(void **state)
+{
+    (void)state;
+    fake_gpu_config cfg = {0};
+    cfg.delay_ns = 2000;
+    fake_gpu_stats total = {0};
+    run_corpus(&cfg, 256, 0, "with a 256-byte device limit", &total);
+    assert_true(total.releases > 0);
+}
+
+static void test_unsupported_kernels_fall_back(void **state)
+{
+    (void)state;
+    fake_gpu_config cfg = {0};
+    cfg.unsupported_kernel = ADEAD_K_SOFTMAX;
+    run_corpus(&cfg, 0, 0, "without SOFTMAX", NULL);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.refuse_at_submit = ADEAD_K_MATMUL;
+    run_corpus(&cfg, 0, 0, "refusing MATMUL at submit", NULL);
+}
+
+/* The second op fails on the device, but the VM learns of it only at the next host read: the
+ * trap still names that op's instruction and line. */
+static void test_device_lost_names_the_op(void **state)
+{
+    (void)state;
+    static const program p = {"lost",
+                              ".const a0 f32 [2, 2] = [1, 2, 3, 4]\n.tensor a f32\n.output c f32\n"
+                              " TLOADK a, a0\n"
+                              " MATMUL c, a, a\n"
+                              " RELU c, c\n" /* line 6, pc 2: the op that fails */
+                              " TADD c, c, a\n"
+                              " PRINTT c\n"
+                              " HALT\n"};
+    fake_gpu_config cfg = {0};
+    cfg.lose_device_at_op = 2;
+    cfg.delay_ns = 100000;
+    fake_gpu *g = fake_gpu_create(&cfg);
+    outcome o = run(&p, g, 0, 0);
+    fake_gpu_destroy(g);
+    assert_int_equal(o.status, ADEAD_E_TRAP);
+    if (!strstr(o.err, "test.adasm:6: pc 2 (RELU)") || !strstr(o.err, "device lost") || !strstr(o.err, "fakegpu"))
+        fail_msg("%s", o.err);
+    assert_string_equal(o.printed.buf, ""); /* PRINTT waited, and saw the failure instead */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_late_results_give_the_cpu_bits),
+        cmocka_unit_test(test_fuel_slices_give_the_cpu_bits),
+        cmocka_unit_test(test_device_memory_runs_out),
+        cmocka_unit_test(test_eviction),
+        cmocka_unit_test(test_unsupported_kernels_fall_back),
+        cmocka_unit_test(test_device_lost_names_the_op),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
