@@ -42,6 +42,9 @@ $(BUILD)/obj/backends/cpu/simd_avx512.o: KFLAGS := -mavx512f -mavx512bw -mavx512
 $(BUILD)/obj/backends/cpu/simd_avx2.o: KFLAGS := -mavx2 -mfma
 endif
 
+# Executor plugins (libadeadvm-<name>.so) are also looked for here (backends/registry.c).
+$(BUILD)/obj/backends/registry.o: KFLAGS := -DADEAD_PLUGIN_DIR='"$(PREFIX)/lib/adeadvm"'
+
 BIN := $(BUILD)/bin
 LIB := $(BUILD)/lib
 STATIC := $(LIB)/libadeadvm.a
@@ -153,16 +156,17 @@ bench-kernels: $(STATIC)
 	CC="$(CC)" sh bench/kernels.sh $(BUILD)
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/adeadvm
 	install -m 755 $(BIN)/adead-asm $(BIN)/adead-vm $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libadeadvm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libadeadvm.so.$(SOVERSION)
 	ln -sf libadeadvm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libadeadvm.so
-	install -m 644 include/adeadvm.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/adeadvm.h include/adeadvm_exec.h include/adeadvm_kernels.def $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' adeadvm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/adeadvm.pc
 
 clean:
 	rm -rf build build-san build-clang-san build-aarch64 build-fuzz
 
 include fuzz/fuzz.mk
+include mk/plugins.mk

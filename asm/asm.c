@@ -11,7 +11,7 @@
 #include "../isa/isa.h"
 #include "../vm/clocale.h"
 #include "../vm/npy.h"
-#include "../vm/textbuf.h"
+#include "../util/textbuf.h"
 #include "../vm/vm.h"
 #include "lex.h"
 #include "strmap.h"

@@ -643,6 +643,37 @@ static void test_asm_keeps_its_source_and_old_output(void **state)
     assert_no_temp_files();
 }
 
+/* Executor plugins on $ADEAD_PLUGIN_PATH: --info says what each is, and a usable one takes the
+ * ops it supports (here RELU from 2^20 elements on), with the CPU's bits. */
+static void test_vm_plugins(void **state)
+{
+    (void)state;
+    path_buf prog = temp_file("bigrelu.adasm");
+    write_text(prog.s, ".tensor a f32 [1100000]\n.output y f32\nmain:\n LDI r1, 5\n LDI r2, -7\n TST a, r1, r2\n"
+                       " RELU y, a\n SOFTMAX y, y\n HALT\n");
+    char env[600];
+    snprintf(env, sizeof env, "ADEAD_PLUGIN_PATH=%s/tests/plugins", build_dir());
+    run_result info = run_tool_with("adead-vm", BOTH_STREAMS, "--info");
+    assert_contains(info.text, "executor cpu: built in");
+    char cmd[1500], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s %s/bin/adead-vm --info", env, build_dir());
+    assert_int_equal(run_cmd(cmd, &out), 0);
+    keep(out);
+    assert_contains(out, "executor tiny: ");
+    assert_contains(out, "executor nodev: not here: no device of its kind here");
+    assert_contains(out, "executor badabi: refused: ");
+    snprintf(cmd, sizeof cmd, "%s %s/bin/adead-vm --trace --digest --quiet %s", env, build_dir(), prog.s);
+    assert_int_equal(run_cmd(cmd, &out), 0);
+    keep(out);
+    assert_contains(out, "= y f32[1100000] <- a f32[1100000] on tiny host device");
+    assert_contains(out, "= y f32[1100000] <- y f32[1100000] on cpu"); /* tiny has no SOFTMAX */
+    char with[65], without[65];
+    digest_of(out, with);
+    run_result plain = vm("--digest --quiet --gpu-mem 1K %s", prog.s);
+    digest_of(plain.text, without);
+    assert_string_equal(with, without);
+}
+
 static void test_vm_trap_names_source_and_pc(void **state)
 {
     (void)state;
@@ -1126,6 +1157,7 @@ int main(void)
         TEST(test_vm_dash_links_and_modes),
         TEST(test_vm_streams_that_are_not_the_format),
         TEST(test_asm_keeps_its_source_and_old_output),
+        TEST(test_vm_plugins),
         TEST(test_vm_trap_names_source_and_pc),
         TEST(test_vm_info),
         TEST(test_vm_simd_and_threads),

@@ -26,6 +26,8 @@ static void usage(FILE *f)
             "                       '-' is read from stdin, as .bib or as text)\n"
             "  --fuel N             stop after N instructions (default: no limit)\n"
             "  --mem SIZE           memory limit in bytes, or with a K, M, G or T suffix (default 1G)\n"
+            "  --gpu-mem SIZE       bytes of tensor copies each GPU executor may hold (default: the\n"
+            "                       device's memory); past it copies are evicted in slot order\n"
             "  --digest             print sha256:<hex> over all outputs (names, dtypes, shapes, bytes)\n"
             "  --quiet              do not print outputs that have no --out\n"
             "  --trace              print every executed instruction to stderr\n"
@@ -102,7 +104,7 @@ typedef struct {
     const char *program;
     binding *ins, *outs;
     int n_in, n_out;
-    uint64_t fuel, mem;
+    uint64_t fuel, mem, gpu_mem;
     int digest, quiet, trace, stats;
     int stdout_taken; /* an --out writes .npy bytes to stdout: prints and the digest go to stderr */
     const char *simd;
@@ -153,6 +155,12 @@ static int parse_args(int argc, char **argv, options *o)
         } else if (!strcmp(a, "--mem")) {
             if (parse_u64(arg, &o->mem, 1) || !o->mem) {
                 fprintf(stderr, "adead-vm: --mem takes a size like 4096, 64K, 512M, 2G or 1T, got '%s'\n", arg ? arg : "");
+                return -1;
+            }
+            i++;
+        } else if (!strcmp(a, "--gpu-mem")) {
+            if (parse_u64(arg, &o->gpu_mem, 1) || !o->gpu_mem) {
+                fprintf(stderr, "adead-vm: --gpu-mem takes a size like 64M or 8G, got '%s'\n", arg ? arg : "");
                 return -1;
             }
             i++;
@@ -400,6 +408,7 @@ static int run(int argc, char **argv)
     }
     if (o.fuel) adead_vm_set_fuel(vm, o.fuel);
     if (o.mem) adead_vm_set_memory_limit(vm, o.mem);
+    if (o.gpu_mem) adead_vm_set_gpu_memory_limit(vm, o.gpu_mem);
     if (o.trace) adead_vm_set_trace(vm, to_stderr, NULL);
     if (o.stdout_taken) adead_vm_set_print(vm, to_stderr, NULL); /* stdout carries the .npy */
     if ((rc = bind_inputs(vm, &o))) goto done;

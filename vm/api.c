@@ -2,6 +2,7 @@
 #include "clocale.h"
 #include "sha256.h"
 #include "../backends/cpu/cpu_reg.h"
+#include "../backends/registry.h"
 #include "vm.h"
 
 #include <inttypes.h>
@@ -92,6 +93,19 @@ static void apply_environment(adead_vm *vm)
     }
 }
 
+/* Every exact device of every usable executor plugin, in registry order (entry 0 is the CPU).
+ * One that cannot open a queue is left out: the CPU runs its ops with the same bits. */
+static void attach_plugins(adead_vm *vm)
+{
+    for (int i = 1; i < registry_count(); i++) {
+        const registry_entry *e = registry_get(i);
+        for (uint32_t k = 0; e->state == REGISTRY_USABLE && k < e->n_devices; k++) {
+            char why[256];
+            if (e->devices[k]->caps & ADEAD_EXEC_CAP_EXACT) (void)vm_attach_device(vm, e->devices[k], NULL, why, sizeof why);
+        }
+    }
+}
+
 adead_vm *adead_vm_new(const adead_program *prog)
 {
     if (!prog) return NULL;
@@ -127,6 +141,7 @@ adead_vm *adead_vm_new(const adead_program *prog)
         return NULL;
     }
     apply_environment(vm);
+    attach_plugins(vm);
     vm->state = VM_FRESH;
     return vm;
 }
@@ -201,6 +216,13 @@ int vm_attach_device(adead_vm *vm, adead_exec_device *dev, const char *params, c
     memset(dv, 0, sizeof *dv);
     int st = dev->ops->open_queue(dev, params, &dv->queue, err, errlen);
     if (st) return st == ADEAD_EXEC_HOST_MEMORY ? ADEAD_E_NOMEM : ADEAD_E_ARG;
+    const adead_exec_queue_ops *qo = dv->queue->ops;
+    if (!qo || qo->abi != ADEAD_EXEC_ABI || qo->size < sizeof *qo) { /* an older or foreign plugin */
+        snprintf(err, errlen, "%s: its queue speaks another executor ABI or an older one", dev->name);
+        if (qo && qo->close) qo->close(dv->queue);
+        dv->queue = NULL;
+        return ADEAD_E_ARG;
+    }
     dv->dev = dev;
     vm->dispatch.gpu[vm->n_devices] = dev;
     vm->dispatch.n_gpu = ++vm->n_devices;

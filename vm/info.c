@@ -3,8 +3,9 @@
  * now on this host. */
 #include "../backends/cpu/cpu_features.h"
 #include "../backends/cpu/cpu_reg.h"
+#include "../backends/registry.h"
 #include "dispatch.h"
-#include "textbuf.h"
+#include "../util/textbuf.h"
 #include "vm.h"
 
 #include <stdlib.h>
@@ -97,7 +98,9 @@ char *adead_system_info(void)
     if (cpu->ops->open_queue(cpu, NULL, &q, NULL, 0) == ADEAD_EXEC_OK) {
         tb_printf(&b, "executors: cpu (by default %s; exact at every level)\n", q->ops->settings(q));
         q->ops->close(q);
-        tb_printf(&b, "gpus: none (no CUDA or Vulkan executor in this build)\n");
+        char *report = registry_report();
+        tb_printf(&b, "%s", report ? report : "executor plugins: (out of memory)\n");
+        free(report);
         tb_printf(&b, "dispatch: ops of >= %lld elements go to a GPU when one supports them, else the cpu\n",
                   (long long)DISPATCH_DEFAULT_GPU_MIN);
         static const adead_exec_device_ops stand_in_ops = {.supports = stand_in_supports};

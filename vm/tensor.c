@@ -128,7 +128,7 @@ int tensor_release(adead_vm *vm, uint32_t pc, uint32_t slot)
 static const char *kernel_context(const adead_vm *vm, uint32_t pc, int kernel, char *buf, size_t len)
 {
     buf[0] = 0;
-    if (isa_find_value(vm->prog->mod.code[pc].op) != kernel) snprintf(buf, len, "%s: ", isa_ops[kernel].name);
+    if (vm->prog->mod.code[pc].op != isa_ops[kernel].value) snprintf(buf, len, "%s: ", isa_ops[kernel].name);
     return buf;
 }
 
@@ -253,20 +253,25 @@ static int result_shape(adead_vm *vm, uint32_t pc, const char *ctx, int kernel, 
 {
     char na[64], nb[64], nc[64], sa[128], sb[128], sc[128];
     const vm_tensor *A = in[0], *B = in[1];
-    shape_text(A, sa, sizeof sa);
+    /* The texts of a message are made only when there is one: formatting them for every op cost
+     * more than a small op itself. */
     switch (isa_kernel_of_op(kernel)->shape) { /* the rule of include/adeadvm_kernels.def */
     case SHAPE_MATMUL:
-        shape_text(B, sb, sizeof sb);
-        if (A->rank != 2 || B->rank != 2 || A->dims[1] != B->dims[0])
+        if (A->rank != 2 || B->rank != 2 || A->dims[1] != B->dims[0]) {
+            shape_text(A, sa, sizeof sa);
+            shape_text(B, sb, sizeof sb);
             return vm_trap(vm, ADEAD_E_TRAP, pc, "%s%s %s x %s %s: needs [M,K] x [K,N]", ctx, tname(vm, slot[0], na, sizeof na), sa,
                            tname(vm, slot[1], nb, sizeof nb), sb);
+        }
         *rank = 2;
         dims[0] = A->dims[0];
         dims[1] = B->dims[1];
         return 0;
     case SHAPE_TRANSPOSE:
-        if (A->rank != 2)
+        if (A->rank != 2) {
+            shape_text(A, sa, sizeof sa);
             return vm_trap(vm, ADEAD_E_TRAP, pc, "%s%s %s is not 2-D", ctx, tname(vm, slot[0], na, sizeof na), sa);
+        }
         *rank = 2;
         dims[0] = A->dims[1];
         dims[1] = A->dims[0];
@@ -281,6 +286,7 @@ static int result_shape(adead_vm *vm, uint32_t pc, const char *ctx, int kernel, 
         return 0;
     case SHAPE_ATTENTION:
         if (attention_shape(in, rank, dims)) {
+            shape_text(A, sa, sizeof sa);
             shape_text(B, sb, sizeof sb);
             shape_text(in[2], sc, sizeof sc);
             return vm_trap(vm, ADEAD_E_TRAP, pc, "%sq %s %s, k %s %s, v %s %s: needs [...,Sq,D], [...,Sk,D], [...,Sk,Dv] of one rank (2..4) with equal leading axes",
@@ -290,6 +296,7 @@ static int result_shape(adead_vm *vm, uint32_t pc, const char *ctx, int kernel, 
     case SHAPE_BROADCAST:
     default:
         if (broadcast_shape(A, B, rank, dims)) {
+            shape_text(A, sa, sizeof sa);
             shape_text(B, sb, sizeof sb);
             return vm_trap(vm, ADEAD_E_TRAP, pc, "%sshapes %s %s and %s %s do not broadcast", ctx, tname(vm, slot[0], na, sizeof na), sa,
                            tname(vm, slot[1], nb, sizeof nb), sb);
@@ -351,6 +358,20 @@ static int op_on_device(adead_vm *vm, uint32_t pc, int dev, adead_exec_op *eop, 
     if ((rc = stream_note(vm, dev, t, pc))) return rc;
     residency_device_wrote(vm, d, dev);
     return ADEAD_OK;
+}
+
+/* --trace: the op's shapes and where it ran, after the instruction's own line. */
+static void trace_op(adead_vm *vm, const char *where, uint32_t d, const uint32_t *slot, int n_in)
+{
+    char line[600], nm[64], sh[128];
+    size_t n = 0;
+    for (int i = -1; i < n_in && n < sizeof line; i++) {
+        uint32_t t = i < 0 ? d : slot[i];
+        shape_text(&vm->tensors[t], sh, sizeof sh);
+        n += (size_t)snprintf(line + n, sizeof line - n, "%s%s %s%s", i < 0 ? "  = " : i ? ", " : " <- ", tname(vm, t, nm, sizeof nm),
+                              bib_dtype_name(vm->tensors[t].dtype), sh);
+    }
+    vm_printf(vm->trace_fn, vm->trace_user, "%s on %s\n", line, where);
 }
 
 /* Which device executor runs the op: -1 for the CPU. GPU_* and VK_COMPUTE prefer a device
@@ -426,6 +447,7 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, int prefer_device, uint32_t
             if ((rc = install(vm, pc, d, rank, dims, count, off))) return rc;
         }
         rc = op_on_device(vm, pc, dev, &eop, d, slot, n_in);
+        if (!rc && vm->trace_fn) trace_op(vm, vm->devices[dev].dev->name, d, slot, n_in);
         if (rc != RESIDENCY_NO_ROOM) return rc;
         same_shape = 1; /* the output has its storage now */
         in[0] = &vm->tensors[slot[0]];
@@ -470,6 +492,7 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, int prefer_device, uint32_t
     }
     if (!same_shape && (rc = install(vm, pc, d, rank, dims, count, off))) return rc;
     residency_host_wrote(vm, d);
+    if (vm->trace_fn) trace_op(vm, "cpu", d, slot, n_in);
     return ADEAD_OK;
 }
 

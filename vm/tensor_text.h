@@ -2,7 +2,7 @@
 #ifndef ADEAD_TENSOR_TEXT_H
 #define ADEAD_TENSOR_TEXT_H
 
-#include "textbuf.h"
+#include "../util/textbuf.h"
 
 #include <stdint.h>
 
