@@ -7,12 +7,12 @@
 #include "asm.h"
 
 #include "../isa/bib.h"
-#include "../util/fileio.h"
 #include "../isa/isa.h"
-#include "../vm/clocale.h"
-#include "../vm/npy.h"
+#include "../isa/verify.h"
+#include "../util/clocale.h"
+#include "../util/fileio.h"
+#include "../util/npy.h"
 #include "../util/textbuf.h"
-#include "../vm/vm.h"
 #include "lex.h"
 #include "strmap.h"
 

@@ -3,6 +3,7 @@
 #define ADEAD_ASM_H
 
 #include "../isa/bib.h"
+#include "../isa/format.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -15,16 +16,5 @@ int asm_assemble(const char *src, size_t len, const char *filename, uint8_t **bi
 
 /* Disassemble a .bib image to text that assembles back to the same bytes (malloc'd). */
 int asm_disassemble(const void *bib, size_t size, char **text, char *err, size_t errlen);
-
-/* Names by index, for printing operands: NULL where a tensor, constant or pc has none. */
-typedef struct {
-    const char **tensor, **konst;
-    const char **label_at; /* [n_code + 1]: the first label at each pc */
-} asm_names;
-
-int asm_names_build(const bib_module *m, asm_names *n);
-void asm_names_free(asm_names *n);
-/* One instruction as text ("ADD r1, r2, r3"); ".raw ..." when it does not verify. */
-void asm_format_instr(const bib_module *m, const asm_names *n, uint32_t pc, char *buf, size_t len);
 
 #endif

@@ -4,126 +4,17 @@
  * its old index; names, labels and the line table (.file/.line) are reproduced; f32 values are
  * printed so that they parse back to the same bits (NaN payloads as nan(0x...)); and an
  * instruction that does not verify is printed word for word as .raw. */
-#include "../vm/clocale.h"
-#include "../vm/tensor_text.h"
-#include "../vm/vm.h"
+#include "../include/adeadvm.h"
+#include "../isa/format.h"
+#include "../isa/verify.h"
+#include "../util/clocale.h"
+#include "../util/tensor_text.h"
 #include "asm.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---------------- names ---------------- */
-
-int asm_names_build(const bib_module *m, asm_names *n)
-{
-    n->tensor = calloc(m->n_tensors + 1, sizeof *n->tensor);
-    n->konst = calloc(m->n_consts + 1, sizeof *n->konst);
-    n->label_at = calloc(m->n_code + 1, sizeof *n->label_at);
-    if (!n->tensor || !n->konst || !n->label_at) {
-        asm_names_free(n);
-        return -1;
-    }
-    for (uint32_t i = 0; i < m->n_symbols; i++) {
-        const bib_symbol *s = &m->symbols[i];
-        const char *name = m->strings + s->name;
-        if (s->kind == BIB_SYM_TENSOR) n->tensor[s->value] = name;
-        if (s->kind == BIB_SYM_CONST) n->konst[s->value] = name;
-        if (s->kind == BIB_SYM_LABEL && !n->label_at[s->value]) n->label_at[s->value] = name;
-    }
-    return 0;
-}
-
-void asm_names_free(asm_names *n)
-{
-    free((void *)n->tensor);
-    free((void *)n->konst);
-    free((void *)n->label_at);
-    memset(n, 0, sizeof *n);
-}
-
-/* ---------------- text output ---------------- */
-
-static void put_tensor_name(textbuf *o, const asm_names *n, uint32_t t)
-{
-    if (n->tensor[t])
-        tb_printf(o, "%s", n->tensor[t]);
-    else
-        tb_printf(o, "t%u", t);
-}
-
-static void put_const_name(textbuf *o, const asm_names *n, uint32_t k)
-{
-    if (n->konst[k])
-        tb_printf(o, "%s", n->konst[k]);
-    else
-        tb_printf(o, "k%u", k);
-}
-
-static void put_operand(textbuf *o, const bib_module *m, const asm_names *n, char kind, const bib_instr *ins, int s)
-{
-    uint32_t x = ins->a[s];
-    switch (kind) {
-    case 'w':
-    case 'r':
-    case 'b': tb_printf(o, "r%u", x); break;
-    case 't':
-    case 'f':
-    case 'T': put_tensor_name(o, n, x); break;
-    case 'k':
-    case 's':
-    case 'c': put_const_name(o, n, x); break;
-    case 'i': tb_printf(o, "%" PRId32, (int32_t)x); break;
-    case 'x': tb_f32(o, x); break;
-    case 'Q': tb_printf(o, "%" PRId64, (int64_t)((uint64_t)x | (uint64_t)ins->a[s + 1] << 32)); break;
-    case 'l':
-        if (x < m->n_code && n->label_at[x])
-            tb_printf(o, "%s", n->label_at[x]);
-        else
-            tb_printf(o, "@%u", x);
-        break;
-    case 'o': tb_printf(o, "%s", isa_ops[isa_find_value(x)].name); break;
-    default: tb_printf(o, "%u", x); break;
-    }
-}
-
-/* force_raw: the instruction verifies on its own but the module does not (a .raw in the source
- * turned off the assembler's verification, and writing it as .raw keeps it off). */
-static void format_instr_as(textbuf *o, const bib_module *m, const asm_names *n, uint32_t pc, int force_raw)
-{
-    const bib_instr *ins = &m->code[pc];
-    char why[256];
-    if (force_raw || verify_instruction(m, pc, why, sizeof why)) {
-        tb_printf(o, ".raw 0x%08" PRIX32 ", %u, %u, %u, %u", ins->op, ins->a[0], ins->a[1], ins->a[2], ins->a[3]);
-        return;
-    }
-    int op = isa_find_value(ins->op);
-    const char *kinds = isa_ops[op].kinds;
-    int kernel = op == OP_VK_COMPUTE ? isa_find_value(ins->a[0]) : -1;
-    tb_printf(o, "%s", isa_ops[op].name);
-    int first = 1;
-    for (int s = 0; s < 4; s++) {
-        char kind = kinds[s];
-        if (kind == 'T') {
-            if (s > isa_operand_count(kernel)) break;
-            kind = isa_ops[kernel].kinds[s - 1];
-        }
-        if (kind == '-' || kind == 'q') continue;
-        tb_printf(o, first ? " " : ", ");
-        first = 0;
-        put_operand(o, m, n, kind, ins, s);
-    }
-}
-
-void asm_format_instr(const bib_module *m, const asm_names *n, uint32_t pc, char *buf, size_t len)
-{
-    textbuf o = {NULL, 0, 0, 0};
-    format_instr_as(&o, m, n, pc, 0);
-    char *text = tb_take(&o);
-    snprintf(buf, len, "%s", text ? text : "?");
-    free(text);
-}
 
 /* ---------------- declarations ---------------- */
 
@@ -146,7 +37,7 @@ static void put_shape(textbuf *o, uint32_t rank, const uint32_t *dims)
     tb_printf(o, "]");
 }
 
-static void put_const(textbuf *o, const bib_module *m, const asm_names *n, uint32_t k)
+static void put_const(textbuf *o, const bib_module *m, const isa_names *n, uint32_t k)
 {
     const bib_const *c = &m->consts[k];
     tb_printf(o, ".const ");
@@ -191,14 +82,14 @@ static void put_const(textbuf *o, const bib_module *m, const asm_names *n, uint3
 
 /* A tensor constant that only this tensor uses and that has no name can be written inline, when
  * the text gives it back its shape: the tensor declares it, or the list is read as 1-D. */
-static int inline_init(const bib_module *m, const asm_names *n, const uint32_t *users, uint32_t t)
+static int inline_init(const bib_module *m, const isa_names *n, const uint32_t *users, uint32_t t)
 {
     uint32_t k = m->tensors[t].init;
     if (k == BIB_NONE || n->konst[k] || users[k] != 1) return 0;
     return (m->tensors[t].flags & BIB_T_SHAPED) || m->consts[k].rank == 1;
 }
 
-static void put_tensor(textbuf *o, const bib_module *m, const asm_names *n, uint32_t t, int inline_data)
+static void put_tensor(textbuf *o, const bib_module *m, const isa_names *n, uint32_t t, int inline_data)
 {
     const bib_tensor *bt = &m->tensors[t];
     uint32_t io = bt->flags & (BIB_T_INPUT | BIB_T_OUTPUT);
@@ -210,7 +101,7 @@ static void put_tensor(textbuf *o, const bib_module *m, const asm_names *n, uint
         if (inline_data)
             put_values(o, m, &m->consts[bt->init]);
         else
-            put_const_name(o, n, bt->init);
+            isa_put_const_name(o, n, bt->init);
     }
     if (io == (BIB_T_INPUT | BIB_T_OUTPUT)) tb_printf(o, " input output");
     tb_printf(o, "\n");
@@ -218,7 +109,7 @@ static void put_tensor(textbuf *o, const bib_module *m, const asm_names *n, uint
 
 /* Tensors in slot order, constants in index order, merged so that the assembler numbers them
  * as they were: a constant written inline with its tensor is created at that point. */
-static int put_declarations(textbuf *o, const bib_module *m, const asm_names *n)
+static int put_declarations(textbuf *o, const bib_module *m, const isa_names *n)
 {
     uint32_t *users = calloc(m->n_consts + 1, sizeof *users);
     if (!users) return -1;
@@ -265,7 +156,7 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int put_code(textbuf *o, const bib_module *m, const asm_names *n)
+static int put_code(textbuf *o, const bib_module *m, const isa_names *n)
 {
     /* Labels by (pc, symbol order), packed in one integer to sort. */
     uint64_t *labels = malloc(sizeof *labels * (m->n_symbols + 1));
@@ -297,7 +188,7 @@ static int put_code(textbuf *o, const bib_module *m, const asm_names *n)
             li++;
         }
         tb_printf(o, "    ");
-        format_instr_as(o, m, n, pc, (int64_t)pc == raw_pc);
+        isa_format_instr_to(o, m, n, pc, (int64_t)pc == raw_pc);
         tb_printf(o, "\n");
     }
     free(labels);
@@ -309,8 +200,8 @@ int asm_disassemble(const void *bib, size_t size, char **text, char *err, size_t
     bib_module m;
     *text = NULL;
     if (bib_read(bib, size, &m, err, errlen)) return ADEAD_E_LOAD;
-    asm_names n;
-    if (asm_names_build(&m, &n)) {
+    isa_names n;
+    if (isa_names_build(&m, &n)) {
         bib_free(&m);
         return ADEAD_E_NOMEM;
     }
@@ -323,7 +214,7 @@ int asm_disassemble(const void *bib, size_t size, char **text, char *err, size_t
     put_spirv(&o, &m);
     if (!rc) rc = put_code(&o, &m, &n);
     c_numeric_leave(&loc);
-    asm_names_free(&n);
+    isa_names_free(&n);
     bib_free(&m);
     *text = tb_take(&o);
     if (rc || !*text) {

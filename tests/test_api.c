@@ -9,7 +9,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include "../vm/sha256.h"
+#include "../util/sha256.h"
 
 /* ---- helpers ---- */
 

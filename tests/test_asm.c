@@ -1010,10 +1010,10 @@ static void test_const_of_every_kind(void **state)
     /* every constant but the anonymous one has its name */
     static const char *const names[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"};
     for (uint32_t k = 0; k < 10; k++) assert_int_equal(symbol_value(&m, BIB_SYM_CONST, names[k]), k);
-    asm_names by_index;
-    assert_int_equal(asm_names_build(&m, &by_index), 0);
+    isa_names by_index;
+    assert_int_equal(isa_names_build(&m, &by_index), 0);
     assert_null(by_index.konst[10]);
-    asm_names_free(&by_index);
+    isa_names_free(&by_index);
     bib_free(&m);
     free(img.p);
 }

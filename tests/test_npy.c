@@ -14,7 +14,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
-#include "../vm/npy.h"
+#include "../util/npy.h"
 
 /* ---- helpers ---- */
 

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "../vm/sha256.h"
+#include "../util/sha256.h"
 
 static void digest_hex(const void *data, size_t len, char hex[65])
 {

@@ -3,7 +3,7 @@
 #include "../isa/bib.h"
 #include "../util/fileio.h"
 #include "../util/stdstreams.h"
-#include "npy.h"
+#include "../util/npy.h"
 
 #include <errno.h>
 #include <stdio.h>

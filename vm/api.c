@@ -1,6 +1,6 @@
 /* VM lifecycle: create, limits, bind inputs, run (resumable after fuel runs out), outputs. */
-#include "clocale.h"
-#include "sha256.h"
+#include "../util/clocale.h"
+#include "../util/sha256.h"
 #include "../backends/cpu/cpu_reg.h"
 #include "../backends/registry.h"
 #include "vm.h"

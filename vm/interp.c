@@ -11,7 +11,7 @@
  */
 #include "../isa/f32.h"
 #include "stream.h"
-#include "tensor_text.h"
+#include "../util/tensor_text.h"
 #include "vm.h"
 
 #include <inttypes.h>
@@ -65,7 +65,7 @@ static void trace_instr(adead_vm *vm, trace_state *ts, const dinstr *ip, vm_task
     const bib_module *m = &vm->prog->mod;
     uint32_t pc = (uint32_t)(ip - vm->code);
     char text[256], where[300];
-    asm_format_instr(m, &vm->prog->names, pc, text, sizeof text);
+    isa_format_instr(m, &vm->prog->names, pc, text, sizeof text);
     const char *file;
     uint32_t line = bib_line_of(m, pc, &file);
     if (line)

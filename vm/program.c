@@ -1,7 +1,7 @@
 /* Programs: load (file, memory or assembly text), verify once, pre-decode once. */
 #include "../asm/asm.h"
 #include "../util/fileio.h"
-#include "npy.h"
+#include "../util/npy.h"
 #include "vm.h"
 
 #include <stdio.h>
@@ -37,7 +37,7 @@ static int index_program(adead_program *p)
     const bib_module *m = &p->mod;
     p->inputs = calloc(m->n_tensors + 1, sizeof *p->inputs);
     p->outputs = calloc(m->n_tensors + 1, sizeof *p->outputs);
-    if (!p->inputs || !p->outputs || asm_names_build(m, &p->names)) return -1;
+    if (!p->inputs || !p->outputs || isa_names_build(m, &p->names)) return -1;
     for (uint32_t t = 0; t < m->n_tensors; t++) {
         if (m->tensors[t].flags & BIB_T_INPUT) p->inputs[p->n_inputs++] = t;
         if (m->tensors[t].flags & BIB_T_OUTPUT) p->outputs[p->n_outputs++] = t;
@@ -114,7 +114,7 @@ void adead_program_free(adead_program *p)
     free(p->name);
     free(p->inputs);
     free(p->outputs);
-    asm_names_free(&p->names);
+    isa_names_free(&p->names);
     free(p);
 }
 

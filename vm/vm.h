@@ -2,7 +2,8 @@
 #ifndef ADEAD_VM_H
 #define ADEAD_VM_H
 
-#include "../asm/asm.h"
+#include "../isa/format.h"
+#include "../isa/verify.h"
 #include "../include/adeadvm_exec.h"
 #include "residency.h"
 #include "../include/adeadvm.h"
@@ -31,16 +32,9 @@ struct adead_program {
     uint32_t *inputs;      /* tensor slots, in slot order */
     uint32_t *outputs;
     int n_inputs, n_outputs;
-    asm_names names;       /* tensor, constant and label names, for messages and traces */
+    isa_names names;       /* tensor, constant and label names, for messages and traces */
 };
 
-/* Verify every instruction of a structurally valid module (vm/verify.c): 0, or -1 with the first
- * bad pc and a reason ("ADD: operand 3: register 300 is out of range (0..255)"). */
-int verify_module_at(const bib_module *m, uint32_t *pc, char *reason, size_t len);
-/* One instruction's operands and rules (not the module-level ones): 0, or -1 with a reason. */
-int verify_instruction(const bib_module *m, uint32_t pc, char *reason, size_t len);
-/* The same, with the reason placed at "file:line: pc N: " (or "name: pc N: ") in err. */
-int verify_module(const bib_module *m, const char *name, char *err, size_t errlen);
 /* Build the dispatch form of verified code, with the fuel cost of every block (vm/decode.c).
  * Each VM decodes its own copy: it patches the copy when fuel runs out, and binds handlers. */
 dinstr *decode_module(const bib_module *m);

@@ -1,7 +1,10 @@
 /* The verifier: every instruction is checked against the opcode table before anything runs,
  * so the interpreter never range-checks a register, tensor, constant or jump target. */
-#include "vm.h"
+#include "verify.h"
 
+#include "isa.h"
+
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 

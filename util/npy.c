@@ -10,7 +10,7 @@
  */
 #include "npy.h"
 
-#include "../util/fileio.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <stdarg.h>
