@@ -10,6 +10,7 @@
 #include "../isa/isa.h"
 #include "../isa/verify.h"
 #include "../util/clocale.h"
+#include "../util/config.h"
 #include "../util/fileio.h"
 #include "../util/npy.h"
 #include "../util/textbuf.h"
@@ -23,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ERRORS 50
+#define MAX_ERRORS ASM_MAX_ERRORS /* util/config.h */
 
 typedef struct {
     uint32_t line, col;

@@ -54,7 +54,7 @@ struct executor {
 };
 
 /* The CPU executor (always present; backends/cpu/). One per VM: it owns a thread pool. */
-#define CPU_MAX_THREADS 256
+#include "../util/config.h" /* CPU_MAX_THREADS */
 /* The best SIMD level, all cores; NULL when out of memory. */
 executor *cpu_executor_create(void);
 /* level: a simd_level (backends/cpu/cpu_features.h) or -1 for the best; threads: 0 for all

@@ -14,7 +14,7 @@
 #define ADEAD_PLUGIN_DIR "/usr/local/lib/adeadvm"
 #endif
 
-#define REGISTRY_MAX_DEVICES 16
+#include "../util/config.h" /* REGISTRY_MAX_DEVICES */
 
 typedef enum {
     REGISTRY_USABLE,   /* reg and devices set, score > 0 */

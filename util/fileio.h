@@ -15,8 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Bytes of a stream shown to a head check: enough for any .npy 1.0 header. */
-#define FILEIO_HEAD_BYTES ((size_t)65536 + 16)
+#include "config.h" /* FILEIO_HEAD_BYTES: what a head check sees of a stream */
 
 /* Looks at the first n bytes of a stream (all of it when at_end). Returns 0 to go on, setting
  * *max_total to the whole stream's size when the head tells it (0: unknown); or -1 with why. */

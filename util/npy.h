@@ -11,8 +11,7 @@
 
 #include "../include/adeadvm.h"
 
-#define NPY_MAX_ELEMENTS ((uint64_t)1 << 40)
-#define NPY_MAX_FILE_BYTES ((size_t)1 << 30)
+#include "config.h" /* NPY_MAX_ELEMENTS, NPY_MAX_FILE_BYTES */
 
 /* Parse a whole .npy image. Zero-copy: on success out->data points into bytes (at the data
  * offset, which numpy aligns to 64 bytes; other writers may not, so copy before typed access).

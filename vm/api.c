@@ -51,7 +51,7 @@ int vm_trap(adead_vm *vm, int status, uint32_t pc, const char *fmt, ...)
 
 static void dematerialize(adead_vm *vm);
 
-#define MAX_THREADS 256
+#define MAX_THREADS CPU_MAX_THREADS
 
 /* (Re)opens the CPU queue with these settings; the old queue stays when the new one cannot open. */
 static int open_cpu_queue(adead_vm *vm, const char *simd, int threads, char *why, size_t whylen)

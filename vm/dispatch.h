@@ -9,8 +9,9 @@
 
 #include <stdint.h>
 
-#define DISPATCH_MAX_GPUS 3 /* = VM_MAX_DEVICES (vm/residency.h) */
-#define DISPATCH_DEFAULT_GPU_MIN ((int64_t)1 << 20)
+#include "../util/config.h" /* VM_MAX_DEVICES, DISPATCH_DEFAULT_GPU_MIN */
+
+#define DISPATCH_MAX_GPUS VM_MAX_DEVICES
 
 typedef struct {
     adead_exec_device *cpu;

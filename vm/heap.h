@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HEAP_BLOCK 4096u
+#include "../util/config.h" /* HEAP_BLOCK */
 
 enum { HEAP_USER = 1, HEAP_TENSOR = 2 }; /* who owns an allocation: ALLOC, or tensor storage */
 

@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#define VM_MAX_DEVICES 3 /* device executors a VM uses beside the CPU */
+#include "../util/config.h" /* VM_MAX_DEVICES */
 
 /* Where one tensor is. Device copies are whole-tensor buffers of its current size. */
 typedef struct {

@@ -5,6 +5,7 @@
 #include "../isa/format.h"
 #include "../isa/verify.h"
 #include "../include/adeadvm_exec.h"
+#include "../util/config.h"
 #include "residency.h"
 #include "../include/adeadvm.h"
 #include "../isa/bib.h"
@@ -78,11 +79,8 @@ typedef struct {
     uint32_t join_reg;  /* ... and where the result goes */
 } vm_task;
 
-/* Tasks alive at once (the slot table's size). Ended tasks free their slot and stacks and keep
- * only their result (8 bytes, counted against the memory limit), so a run may spawn any number. */
-#define VM_MAX_TASKS 1024
-#define VM_MAX_FRAMES (1u << 20)
-#define VM_MAX_REGS (1u << 24)
+/* VM_MAX_TASKS (alive at once: ended tasks free their slot and stacks and keep only their result),
+ * VM_MAX_FRAMES and VM_MAX_REGS are in util/config.h. */
 
 enum { VM_FRESH, VM_READY, VM_SUSPENDED, VM_DONE, VM_FAILED };
 
