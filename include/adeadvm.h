@@ -129,6 +129,14 @@ ADEAD_API uint64_t adead_vm_instructions(const adead_vm *vm);
 /* Message for the last failure, naming the pc and source line when there is one ("" if none). */
 ADEAD_API const char *adead_vm_error(const adead_vm *vm);
 
+/* Profiling: one record per tensor op while on (pc, source line, kernel, shapes, executor, time,
+ * GFLOP/s or GB/s). Off by default, and free when off. The reports are malloc'd text (NULL when
+ * profiling is off or memory runs out): a table with a summary per kernel, and Chrome/Perfetto
+ * trace events (JSON, one track per executor queue, times in microseconds from the start). */
+ADEAD_API int adead_vm_set_profile(adead_vm *vm, int on);
+ADEAD_API char *adead_vm_profile_text(const adead_vm *vm);
+ADEAD_API char *adead_vm_trace_json(const adead_vm *vm);
+
 /* An output after a run that ended with HALT. The data stays valid until the VM is freed. */
 typedef struct {
     adead_dtype dtype;

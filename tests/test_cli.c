@@ -674,6 +674,25 @@ static void test_vm_plugins(void **state)
     assert_string_equal(with, without);
 }
 
+static void test_vm_profile_and_trace_json(void **state)
+{
+    (void)state;
+    path_buf json = temp_file("trace.json");
+    run_result r = vm_stderr("--quiet --profile --trace-json %s examples/mlp.adasm --in x=examples/mlp/x.npy", json.s);
+    assert_exit(r, 0);
+    assert_contains(r.text, "examples/mlp.adasm:15");
+    assert_contains(r.text, "hidden f32[4,16] <- x f32[4,8], w1 f32[8,16]");
+    assert_contains(r.text, "GFLOP/s");
+    assert_contains(r.text, "summary: 6 ops");
+    char *t = read_whole(json.s, NULL);
+    assert_contains(t, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[");
+    assert_contains(t, "\"cpu queue\"");
+    assert_contains(t, "\"name\":\"SOFTMAX\",\"cat\":\"op\",\"ph\":\"X\"");
+    /* the file is checked before the run, like --out */
+    expect_vm(6, "--trace-json", "--trace-json %s examples/loop_sum.adasm", temp_file("no_dir/t.json").s);
+    assert_no_temp_files();
+}
+
 static void test_vm_trap_names_source_and_pc(void **state)
 {
     (void)state;
@@ -1158,6 +1177,7 @@ int main(void)
         TEST(test_vm_streams_that_are_not_the_format),
         TEST(test_asm_keeps_its_source_and_old_output),
         TEST(test_vm_plugins),
+        TEST(test_vm_profile_and_trace_json),
         TEST(test_vm_trap_names_source_and_pc),
         TEST(test_vm_info),
         TEST(test_vm_simd_and_threads),

@@ -224,6 +224,42 @@ static void test_device_lost_names_the_op(void **state)
     assert_string_equal(o.printed.buf, ""); /* PRINTT waited, and saw the failure instead */
 }
 
+/* The profile and the trace events name the executor of each op and give each queue a track. */
+static void test_profile_names_executors(void **state)
+{
+    (void)state;
+    fake_gpu_config cfg = {0};
+    cfg.unsupported_kernel = ADEAD_K_SOFTMAX;
+    fake_gpu *g = fake_gpu_create(&cfg);
+    adead_program *prog = load(&corpus[5]); /* chain */
+    adead_vm *vm = adead_vm_new(prog);
+    char err[256];
+    capture printed = {{0}, 0};
+    adead_vm_set_print(vm, capture_write, &printed);
+    assert_int_equal(vm_attach_device(vm, &g->dev, NULL, err, sizeof err), ADEAD_OK);
+    vm->dispatch.gpu_min_elements = 0;
+    assert_null(adead_vm_profile_text(vm)); /* off */
+    assert_int_equal(adead_vm_set_profile(vm, 1), ADEAD_OK);
+    assert_int_equal(adead_vm_run(vm), ADEAD_OK);
+    char *text = adead_vm_profile_text(vm), *json = adead_vm_trace_json(vm);
+    assert_non_null(text);
+    assert_non_null(json);
+    if (!strstr(text, "MATMUL") || !strstr(text, "fakegpu") || !strstr(text, "test.adasm:19") || !strstr(text, " cpu "))
+        fail_msg("%s", text);
+    if (!strstr(json, "\"fakegpu queue\"") || !strstr(json, "\"cpu queue\"") || !strstr(json, "\"name\":\"SOFTMAX\""))
+        fail_msg("%s", json);
+    int events = 0;
+    for (const char *p = json; (p = strstr(p, "\"ph\":\"X\"")); p++) events++;
+    const char *summary = strstr(text, "summary: ");
+    assert_non_null(summary);
+    assert_int_equal(atoi(summary + 9), events); /* every op completed and has its event */
+    free(text);
+    free(json);
+    adead_vm_free(vm);
+    adead_program_free(prog);
+    fake_gpu_destroy(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_eviction),
         cmocka_unit_test(test_unsupported_kernels_fall_back),
         cmocka_unit_test(test_device_lost_names_the_op),
+        cmocka_unit_test(test_profile_names_executors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

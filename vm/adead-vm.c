@@ -32,6 +32,10 @@ static void usage(FILE *f)
             "  --quiet              do not print outputs that have no --out\n"
             "  --trace              print every executed instruction to stderr\n"
             "  --stats              print the instruction count and run time to stderr\n"
+            "  --profile            print every tensor op (pc, line, kernel, shapes, executor, time,\n"
+            "                       GFLOP/s or GB/s) and a summary per kernel to stderr\n"
+            "  --trace-json FILE    write the tensor ops as Chrome/Perfetto trace events (one track\n"
+            "                       per executor queue); open it in ui.perfetto.dev or chrome://tracing\n"
             "  --simd LEVEL         CPU kernels: scalar, sse2, avx2, avx512, neon or auto (default:\n"
             "                       $ADEAD_SIMD, else the best this CPU has); results are identical\n"
             "  --threads N          CPU threads (default: $ADEAD_THREADS, else all cores; 0 = all)\n"
@@ -105,7 +109,9 @@ typedef struct {
     binding *ins, *outs;
     int n_in, n_out;
     uint64_t fuel, mem, gpu_mem;
-    int digest, quiet, trace, stats;
+    int digest, quiet, trace, stats, profile;
+    const char *trace_json;
+    fileio_out *trace_file; /* --trace-json: opened before the run, as --out files are */
     int stdout_taken; /* an --out writes .npy bytes to stdout: prints and the digest go to stderr */
     const char *simd;
     long threads; /* -1: not given */
@@ -172,6 +178,15 @@ static int parse_args(int argc, char **argv, options *o)
             o->trace = 1;
         } else if (!strcmp(a, "--stats")) {
             o->stats = 1;
+        } else if (!strcmp(a, "--profile")) {
+            o->profile = 1;
+        } else if (!strcmp(a, "--trace-json")) {
+            if (!arg) {
+                fprintf(stderr, "adead-vm: --trace-json takes a file name\n");
+                return -1;
+            }
+            o->trace_json = arg;
+            i++;
         } else if (!strcmp(a, "--simd")) {
             if (!arg) {
                 fprintf(stderr, "adead-vm: --simd takes a level (scalar, sse2, avx2, avx512, neon, auto)\n");
@@ -354,6 +369,32 @@ static int write_outputs(const adead_program *prog, adead_vm *vm, options *o)
     return 0;
 }
 
+/* --profile to stderr, --trace-json to its file; 0 or ADEAD_E_IO / ADEAD_E_NOMEM. */
+static int write_profile(adead_vm *vm, options *o)
+{
+    int rc = 0;
+    if (o->profile) {
+        char *text = adead_vm_profile_text(vm);
+        fputs(text ? text : "adead-vm: --profile: out of memory\n", stderr);
+        if (!text) rc = ADEAD_E_NOMEM;
+        free(text);
+    }
+    if (o->trace_file) {
+        char *json = adead_vm_trace_json(vm), err[700];
+        int wrc = json ? fileio_out_write(o->trace_file, json, strlen(json), err, sizeof err) : ADEAD_E_NOMEM;
+        if (!json) snprintf(err, sizeof err, "out of memory");
+        if (!wrc) wrc = fileio_out_commit(o->trace_file, err, sizeof err);
+        else fileio_out_abort(o->trace_file);
+        o->trace_file = NULL;
+        free(json);
+        if (wrc) {
+            fprintf(stderr, "adead-vm: --trace-json: %s\n", err);
+            if (!rc) rc = wrc;
+        }
+    }
+    return rc;
+}
+
 /* Tells a .bib from assembly text by its first bytes (stdin has no file name to go by). */
 static int bib_or_text_head(const unsigned char *head, size_t n, int at_end, uint64_t *max_total, char *why, size_t len)
 {
@@ -396,6 +437,13 @@ static int run(int argc, char **argv)
         goto done;
     }
     if ((rc = open_outputs(prog, &o))) goto done;
+    if (o.trace_json) {
+        char why[700];
+        if ((rc = fileio_out_open(o.trace_json, &o.trace_file, why, sizeof why))) {
+            fprintf(stderr, "adead-vm: --trace-json: %s\n", why);
+            goto done;
+        }
+    }
     vm = adead_vm_new(prog);
     if (!vm) {
         rc = ADEAD_E_NOMEM;
@@ -411,6 +459,11 @@ static int run(int argc, char **argv)
     if (o.gpu_mem) adead_vm_set_gpu_memory_limit(vm, o.gpu_mem);
     if (o.trace) adead_vm_set_trace(vm, to_stderr, NULL);
     if (o.stdout_taken) adead_vm_set_print(vm, to_stderr, NULL); /* stdout carries the .npy */
+    if ((o.profile || o.trace_json) && adead_vm_set_profile(vm, 1)) {
+        rc = ADEAD_E_NOMEM;
+        fprintf(stderr, "adead-vm: out of memory\n");
+        goto done;
+    }
     if ((rc = bind_inputs(vm, &o))) goto done;
     double t0 = now();
     rc = adead_vm_run(vm);
@@ -421,13 +474,16 @@ static int run(int argc, char **argv)
         fprintf(stderr, "adead-vm: %llu instructions in %.6f s (%.3f ns each)\n", (unsigned long long)n, t1 - t0,
                 n ? 1e9 * (t1 - t0) / (double)n : 0.0);
     }
+    int profiled = write_profile(vm, &o); /* also after a trap: where the time went up to it */
     if (rc) {
         fprintf(stderr, "adead-vm: %s\n", adead_vm_error(vm));
         goto done;
     }
     rc = write_outputs(prog, vm, &o);
+    if (!rc) rc = profiled;
 done:
-    abort_outputs(&o); /* what was not committed: only temporary files go */
+    abort_outputs(&o);
+    fileio_out_abort(o.trace_file); /* what was not committed: only temporary files go */
     adead_vm_free(vm);
     adead_program_free(prog);
     for (int i = 0; i < o.n_in; i++) free((void *)o.ins[i].name);

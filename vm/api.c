@@ -163,6 +163,7 @@ void adead_vm_free(adead_vm *vm)
         free(vm->devices[d].pend_pc);
     }
     free(vm->place);
+    adead_vm_set_profile(vm, 0);
     free(vm);
 }
 

@@ -57,6 +57,7 @@ int stream_wait(adead_vm *vm, int d, adead_exec_ticket t, uint32_t pc)
     int st = dv->queue->ops->wait(dv->queue, t);
     if (st) return stream_fail(vm, d, pc, st);
     completed(dv, t);
+    if (vm->prof) profile_completed(vm, d, t);
     return ADEAD_OK;
 }
 

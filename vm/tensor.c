@@ -361,17 +361,44 @@ static int op_on_device(adead_vm *vm, uint32_t pc, int dev, adead_exec_op *eop, 
 }
 
 /* --trace: the op's shapes and where it ran, after the instruction's own line. */
-static void trace_op(adead_vm *vm, const char *where, uint32_t d, const uint32_t *slot, int n_in)
+static void op_text(adead_vm *vm, uint32_t d, const uint32_t *slot, int n_in, char *line, size_t len)
 {
-    char line[600], nm[64], sh[128];
+    char nm[64], sh[128];
     size_t n = 0;
-    for (int i = -1; i < n_in && n < sizeof line; i++) {
+    line[0] = 0;
+    for (int i = -1; i < n_in && n < len; i++) {
         uint32_t t = i < 0 ? d : slot[i];
         shape_text(&vm->tensors[t], sh, sizeof sh);
-        n += (size_t)snprintf(line + n, sizeof line - n, "%s%s %s%s", i < 0 ? "  = " : i ? ", " : " <- ", tname(vm, t, nm, sizeof nm),
+        n += (size_t)snprintf(line + n, len - n, "%s%s %s%s", i < 0 ? "" : i ? ", " : " <- ", tname(vm, t, nm, sizeof nm),
                               bib_dtype_name(vm->tensors[t].dtype), sh);
     }
-    vm_printf(vm->trace_fn, vm->trace_user, "%s on %s\n", line, where);
+}
+
+static void trace_op(adead_vm *vm, const char *where, uint32_t d, const uint32_t *slot, int n_in)
+{
+    char line[600];
+    op_text(vm, d, slot, n_in, line, sizeof line);
+    vm_printf(vm->trace_fn, vm->trace_user, "  = %s on %s\n", line, where);
+}
+
+/* --profile: the op's shapes, its work (fma counted as 2 flops for MATMUL and ATTENTION; bytes in
+ * and out for the rest) and where it ran; ticket 0 for the CPU, whose op has ended already. */
+static void profile_op(adead_vm *vm, prof_rec *r, int exec, adead_exec_ticket t, uint32_t d, const uint32_t *slot, int n_in)
+{
+    if (!r) return;
+    const vm_tensor *o = &vm->tensors[d], *a = &vm->tensors[slot[0]];
+    r->exec = exec;
+    r->ticket = t;
+    if (exec < 0) r->end_ns = profile_now_ns();
+    op_text(vm, d, slot, n_in, r->shapes, sizeof r->shapes);
+    r->bytes = (double)o->count * bib_dtype_size(o->dtype);
+    for (int i = 0; i < n_in; i++) r->bytes += (double)vm->tensors[slot[i]].count * bib_dtype_size(vm->tensors[slot[i]].dtype);
+    if (r->kernel == ADEAD_K_MATMUL) r->flops = 2.0 * (double)o->count * (double)a->dims[1];
+    if (r->kernel == ADEAD_K_ATTENTION || r->kernel == ADEAD_K_ATTENTION_CAUSAL) {
+        const vm_tensor *k = &vm->tensors[slot[1]], *v = &vm->tensors[slot[2]];
+        int q = a->rank;
+        r->flops = 2.0 * (double)a->count / (double)a->dims[q - 1] * (double)k->dims[q - 2] * (double)(a->dims[q - 1] + v->dims[q - 1]);
+    }
 }
 
 /* Which device executor runs the op: -1 for the CPU. GPU_* and VK_COMPUTE prefer a device
@@ -438,6 +465,12 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, int prefer_device, uint32_t
 
     /* On a device: an op that writes onto one of its inputs in another shape, or reading across,
      * runs on the CPU instead (device copies are whole tensors; the bits are the same). */
+    prof_rec *rec = NULL;
+    if (vm->prof && (rec = profile_add(vm))) {
+        rec->pc = pc;
+        rec->kernel = k->id;
+        rec->start_ns = profile_now_ns();
+    }
     int dev = count && !(aliased && (!same_shape || reads_across)) ? choose_device(vm, &eop, slot, n_in, prefer_device) : -1;
     if (dev >= 0) {
         if (!same_shape) {
@@ -448,6 +481,7 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, int prefer_device, uint32_t
         }
         rc = op_on_device(vm, pc, dev, &eop, d, slot, n_in);
         if (!rc && vm->trace_fn) trace_op(vm, vm->devices[dev].dev->name, d, slot, n_in);
+        if (!rc && rec) profile_op(vm, rec, dev, vm->devices[dev].last, d, slot, n_in);
         if (rc != RESIDENCY_NO_ROOM) return rc;
         same_shape = 1; /* the output has its storage now */
         in[0] = &vm->tensors[slot[0]];
@@ -493,6 +527,7 @@ int tensor_op(adead_vm *vm, uint32_t pc, int kernel, int prefer_device, uint32_t
     if (!same_shape && (rc = install(vm, pc, d, rank, dims, count, off))) return rc;
     residency_host_wrote(vm, d);
     if (vm->trace_fn) trace_op(vm, "cpu", d, slot, n_in);
+    if (rec) profile_op(vm, rec, -1, 0, d, slot, n_in);
     return ADEAD_OK;
 }
 

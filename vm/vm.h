@@ -6,6 +6,7 @@
 #include "../isa/verify.h"
 #include "../include/adeadvm_exec.h"
 #include "../util/config.h"
+#include "profile.h"
 #include "residency.h"
 #include "../include/adeadvm.h"
 #include "../isa/bib.h"
@@ -117,6 +118,7 @@ struct adead_vm {
     vm_device devices[VM_MAX_DEVICES]; /* device executors beside the CPU (dispatch.gpu[] in order) */
     int n_devices;
     vm_place *place;       /* per slot: where its current bytes are (vm/residency.c) */
+    vm_profile *prof;      /* NULL unless profiling (adead_vm_set_profile) */
     uint64_t gpu_mem_limit; /* per device, bytes of tensor copies (adead_vm_set_gpu_memory_limit) */
     char simd_env_err[200];    /* a bad ADEAD_SIMD: the first run fails with it */
     char threads_env_err[200]; /* likewise ADEAD_THREADS */
