@@ -233,14 +233,20 @@ typedef struct {
     int64_t row_items;
 } attn_job;
 
+/* K and V are NULL when sk or dv is 0: pointer arithmetic on NULL is undefined even by 0 */
+static const float *head_at(const float *base, int64_t off)
+{
+    return off ? base + off : base;
+}
+
 static void attention_item(void *arg, int64_t item, int worker)
 {
     attn_job *j = arg;
     int64_t h = item / j->row_items, r0 = (item % j->row_items) * ATTN_ROWS;
     int64_t r1 = r0 + ATTN_ROWS < j->s.sq ? r0 + ATTN_ROWS : j->s.sq;
     const attn_shape *s = &j->s;
-    j->ce->k->attention_rows(s, j->q + h * s->sq * s->d, j->k + h * s->sk * s->d, j->v + h * s->sk * s->dv,
-                             j->o + h * s->sq * s->dv, r0, r1, j->ce->wbuf[worker]);
+    j->ce->k->attention_rows(s, head_at(j->q, h * s->sq * s->d), head_at(j->k, h * s->sk * s->d),
+                             head_at(j->v, h * s->sk * s->dv), j->o + h * s->sq * s->dv, r0, r1, j->ce->wbuf[worker]);
 }
 
 int cpu_attention(cpu_exec *ce, const exec_op *op, char *err, size_t errlen)
