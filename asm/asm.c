@@ -1325,7 +1325,9 @@ static void finish_tables(assembler *as)
         at += m->spirv[i].n_words;
     }
     m->strings = st.bytes;
-    m->strings_size = st.size > 1 ? st.size : 0;
+    /* The leading NUL is the empty name: kept when a line entry or module may name it (offset 0),
+     * even when no other string is there (`.file ""` alone: the reader wants the offset inside). */
+    m->strings_size = st.size > 1 || m->n_lines || m->n_spirv ? st.size : 0;
     strmap_free(&st.seen);
 }
 
