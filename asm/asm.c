@@ -515,7 +515,13 @@ static int parse_operand(assembler *as, uint32_t pc, int slot, char kind, token 
     case 'o': {
         int op = t.kind == TK_IDENT ? isa_find_name(t.text, t.len) : -1;
         if (!isa_is_vk_kernel(op)) {
-            error_tok(as, &t, "expected a kernel (MATMUL, TRANSPOSE, SOFTMAX, RELU, TADD, TSUB, TMUL), found %s", quote(&t, q, sizeof q));
+            char names[256];
+            size_t n = 0;
+            names[0] = 0;
+            for (int k = 0; k < OP__COUNT; k++)
+                if (isa_is_vk_kernel(k) && n < sizeof names)
+                    n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", n ? ", " : "", isa_ops[k].name);
+            error_tok(as, &t, "expected a kernel (%s), found %s", names, quote(&t, q, sizeof q));
             return -1;
         }
         ins->a[slot] = isa_ops[op].value;
@@ -576,8 +582,29 @@ static void parse_instruction(assembler *as, token mn)
         if (parse_operand(as, pc, s, kind, t, &ins)) goto fail;
         wanted++;
     }
+    /* VK_COMPUTE of a 4-tensor kernel: its 4th tensor, when the line gives it, goes into a VK_ARG
+     * after it (VK_COMPUTE ATTENTION, o, q, k, v is VK_COMPUTE ATTENTION, o, q, k + VK_ARG v, on one
+     * line); without it the next line must be that VK_ARG. */
+    int kernel = op == OP_VK_COMPUTE ? isa_find_value(ins.a[0]) : -1;
+    bib_instr arg = {isa_ops[OP_VK_ARG].value, {0, 0, 0, 0}};
+    int with_arg = 0;
+    if (kernel >= 0 && isa_operand_count(kernel) == 4) {
+        token t = peek(as);
+        if (tk_is(&t, ',')) {
+            next(as);
+            t = next(as);
+            if (at_end_of_statement(&t)) {
+                error_tok(as, &t, "%s: operand 5 (%s, the 4th tensor of %s) is missing", info->name, isa_kind_text(isa_ops[kernel].kinds[3]),
+                          isa_ops[kernel].name);
+                goto fail;
+            }
+            if (parse_operand(as, pc + 1, 0, isa_ops[kernel].kinds[3], t, &arg)) goto fail;
+            with_arg = 1;
+        }
+    }
     if (expect_end(as, "the last operand")) goto fail;
     emit(as, &ins, &mn);
+    if (with_arg) emit(as, &arg, &mn);
     return;
 fail:
     as->n_fixups = fixups_before; /* the instruction is not emitted: its name lookups go too */
@@ -1234,6 +1261,7 @@ static void resolve_fixups(assembler *as)
     bib_module *m = &as->m;
     for (uint32_t i = 0; i < as->n_fixups; i++) {
         fixup *f = &as->fixups[i];
+        if (f->pc >= m->n_code) continue; /* out of memory: its instruction was never emitted */
         size_t len = f->len;
         int64_t v;
         const char *what;

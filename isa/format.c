@@ -117,6 +117,13 @@ void isa_format_instr(const bib_module *m, const isa_names *n, uint32_t pc, char
 {
     textbuf o = {NULL, 0, 0, 0};
     isa_format_instr_to(&o, m, n, pc, 0);
+    /* A VK_COMPUTE and its VK_ARG run as one instruction: written as the assembler's one line. */
+    const bib_instr *ins = &m->code[pc];
+    if (ins->op == isa_ops[OP_VK_COMPUTE].value && pc + 1 < m->n_code && m->code[pc + 1].op == isa_ops[OP_VK_ARG].value &&
+        !verify_instruction(m, pc, buf, len) && !verify_instruction(m, pc + 1, buf, len)) {
+        tb_printf(&o, ", ");
+        isa_put_tensor_name(&o, n, m->code[pc + 1].a[0]);
+    }
     char *text = tb_take(&o);
     snprintf(buf, len, "%s", text ? text : "?");
     free(text);

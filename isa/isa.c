@@ -103,7 +103,7 @@ const char *isa_kind_text(char kind)
 
 int isa_is_kernel(int op) { return isa_kernel_of_op(op) != NULL; }
 
-int isa_is_vk_kernel(int op) { return isa_is_kernel(op) && isa_operand_count(op) <= 3; }
+int isa_is_vk_kernel(int op) { return isa_is_kernel(op) && isa_operand_count(op) <= 4; }
 
 int isa_operand_count(int op)
 {

@@ -58,7 +58,8 @@ const char *isa_class_name(uint32_t value);
 const char *isa_kind_text(char kind);
 /* True for the matrix-class opcodes (the tensor kernels executors run). */
 int isa_is_kernel(int op);
-/* True for the kernels VK_COMPUTE can name: those with at most 3 tensor operands. */
+/* True for the kernels VK_COMPUTE can name: every kernel (1 to 4 tensors). The tensors of one with
+ * 4 do not fit in VK_COMPUTE's 3 slots: the 4th is the operand of a VK_ARG right after it. */
 int isa_is_vk_kernel(int op);
 /* Number of operand slots an opcode uses (a Q/q pair counts as two). */
 int isa_operand_count(int op);

@@ -38,7 +38,7 @@ static void syntax(int op, char *buf, size_t len)
             word = tmp;
             break;
         case 't':
-        case 'f': word = s == 0 ? "td" : s == 1 ? "ta" : s == 2 ? "tb" : "tc"; break;
+        case 'f': word = op == OP_VK_ARG ? "t" : s == 0 ? "td" : s == 1 ? "ta" : s == 2 ? "tb" : "tc"; break;
         case 'T': word = "t"; break;
         case 'k': word = "const"; break;
         case 's': word = "string"; break;
@@ -82,6 +82,18 @@ int main(void)
         printf("| `0x%08X` | `%s` | `%s` | %s | %s |\n", o->value, syn, o->kinds, flow_text(o->flow), o->meaning);
     }
     printf("\n%d opcodes.\n", OP__COUNT);
+    printf("\n## VK_COMPUTE of a 4-tensor kernel: VK_ARG\n\n"
+           "`VK_COMPUTE KERNEL, t, t, t` has room for 3 tensors. A kernel of 4 (`ATTENTION`, `ATTENTION_CAUSAL`:\n"
+           "out, q, k, v) takes its 4th from the `VK_ARG t` right after it, and the pair is one instruction: the op\n"
+           "runs at the `VK_COMPUTE`'s pc, with the plain kernel's bits, on a device executor whatever its size;\n"
+           "traps, `--trace` (one line, `VK_COMPUTE ATTENTION, o, q, k, v`) and `--profile` name that pc; the pair\n"
+           "costs one unit of fuel (the `VK_ARG` none), and fuel never runs out between the two.\n\n"
+           "The assembler writes the pair for `VK_COMPUTE ATTENTION, o, q, k, v` (both on that line); the two\n"
+           "lines `VK_COMPUTE ATTENTION, o, q, k` and `VK_ARG v` may also be written out, as the disassembler does.\n"
+           "The verifier refuses a `VK_COMPUTE` of such a kernel without a `VK_ARG` next (\"ATTENTION takes 4 tensors:\n"
+           "the next instruction must be VK_ARG with the 4th\"), a `VK_ARG` anywhere else, any jump, branch, call,\n"
+           "`LOOP` or `SPAWN` target on a `VK_ARG`, and a 4th tensor the kernel does not take there (`ATTENTION`'s\n"
+           "are f32: the `VK_ARG`'s error); the kernel's other rules apply to all 4 tensors.\n");
     printf("\n## Kernels (include/adeadvm_kernels.def)\n\n"
            "The tensor kernels and their stable ids, which executors see (include/adeadvm_exec.h) and which never\n"
            "change when opcodes are added. Flags: elementwise (out[i] from in[i]), row-wise (a row from its row),\n"

@@ -80,10 +80,14 @@ static int check_operand(verifier *v, uint32_t pc, int slot, char kind, uint32_t
     case 'k':
     case 's':
     case 'c': return check_const(v, pc, slot, x, kind);
-    case 'l': return x >= v->m->n_code ? bad(v, pc, slot, "jump target %u is outside the code (%u instructions)", x, v->m->n_code) : 0;
+    case 'l':
+        if (x >= v->m->n_code) return bad(v, pc, slot, "jump target %u is outside the code (%u instructions)", x, v->m->n_code);
+        if (v->m->code[x].op == isa_ops[OP_VK_ARG].value)
+            return bad(v, pc, slot, "jump target %u is a VK_ARG, which only carries the 4th tensor of a VK_COMPUTE: never an instruction to start at", x);
+        return 0;
     case 'n': return x > ISA_MAX_RANK ? bad(v, pc, slot, "rank %u is over %d", x, ISA_MAX_RANK) : 0;
     case 'a': return x >= ISA_MAX_RANK ? bad(v, pc, slot, "axis %u is over %d", x, ISA_MAX_RANK - 1) : 0;
-    case 'o': return isa_is_vk_kernel(isa_find_value(x)) ? 0 : bad(v, pc, slot, "0x%08X is not a kernel VK_COMPUTE takes (a matrix-class opcode of at most 3 tensors)", x);
+    case 'o': return isa_is_vk_kernel(isa_find_value(x)) ? 0 : bad(v, pc, slot, "0x%08X is not a kernel VK_COMPUTE takes (a matrix-class opcode)", x);
     default: return 0; /* immediates: any value; 'T' is checked with its kernel */
     }
 }
@@ -119,7 +123,26 @@ static int check_instruction_rules(verifier *v, uint32_t pc, int op, const bib_i
             if (want != '-' && check_operand(v, pc, s + 1, want, ins->a[s + 1])) return -1;
         }
         bib_instr inner = {isa_ops[kernel].value, {ins->a[1], ins->a[2], ins->a[3], 0}};
+        if (isa_operand_count(kernel) == 4) { /* the 4th tensor is the operand of the VK_ARG after it */
+            if (pc + 1 >= m->n_code || m->code[pc + 1].op != isa_ops[OP_VK_ARG].value)
+                return bad(v, pc, -1, "%s takes 4 tensors: the next instruction must be VK_ARG with the 4th", isa_ops[kernel].name);
+            inner.a[3] = m->code[pc + 1].a[0];
+            /* A 4th tensor that does not fit is the VK_ARG's error, reported at its pc; the rules
+             * over all four tensors need it in range. */
+            char quiet[8];
+            verifier w = {m, pc + 1, quiet, sizeof quiet};
+            if (check_operand(&w, pc + 1, 0, kk[3], inner.a[3])) return 0;
+        }
         return check_instruction_rules(v, pc, kernel, &inner);
+    }
+    case OP_VK_ARG: {
+        /* Only as the 4th tensor of a VK_COMPUTE of a 4-tensor kernel, which must pass it what
+         * that kernel wants there (f32 for ATTENTION). The VK_COMPUTE checks the rest. */
+        const bib_instr *prev = pc ? &m->code[pc - 1] : NULL;
+        int kernel = prev && prev->op == isa_ops[OP_VK_COMPUTE].value ? isa_find_value(prev->a[0]) : -1;
+        if (!isa_is_vk_kernel(kernel) || isa_operand_count(kernel) != 4)
+            return bad(v, pc, -1, "a VK_ARG without a VK_COMPUTE of a 4-tensor kernel before it (it only carries that kernel's 4th tensor)");
+        return check_operand(v, pc, 0, isa_ops[kernel].kinds[3], ins->a[0]);
     }
     default: return 0;
     }

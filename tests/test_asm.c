@@ -607,6 +607,34 @@ static void test_vk_compute_operand_errors(void **state)
     expect_errors_in_child(src, 1, 3, 28, "expected ',' before operand 4");
 }
 
+/* VK_COMPUTE of a 4-tensor kernel: the 5-operand form's own errors. */
+static void test_vk_compute_4_tensor_kernel_errors(void **state)
+{
+    (void)state;
+    static const char decls[] = ".tensor o f32\n.tensor q f32\n.tensor i i32\n";
+    char src[512];
+    /* an unknown kernel: the message lists them all, ATTENTION and ATTENTION_CAUSAL too */
+    snprintf(src, sizeof src, "%s    VK_COMPUTE ATTN, o, q, q, q\n    HALT\n", decls);
+    expect_error(src, 4, 16, "expected a kernel (MATMUL, TRANSPOSE, SOFTMAX, RELU, ATTENTION, ATTENTION_CAUSAL, TADD, TSUB, TMUL), found 'ATTN'");
+    /* the 4th tensor: missing after its comma, of the wrong dtype, unknown, one too many */
+    snprintf(src, sizeof src, "%s    VK_COMPUTE ATTENTION, o, q, q,\n    HALT\n", decls);
+    expect_errors_in_child(src, 1, 4, 35, "VK_COMPUTE: operand 5 (f32 tensor, the 4th tensor of ATTENTION) is missing");
+    snprintf(src, sizeof src, "%s    VK_COMPUTE ATTENTION_CAUSAL, o, q, q, i\n    HALT\n", decls);
+    expect_errors_in_child(src, 1, 4, 43, "'i' is an i32 tensor; this operand needs f32");
+    snprintf(src, sizeof src, "%s    VK_COMPUTE ATTENTION, o, q, q, nope\n    HALT\n", decls);
+    expect_errors_in_child(src, 1, 4, 36, "unknown tensor 'nope'");
+    snprintf(src, sizeof src, "%s    VK_COMPUTE ATTENTION, o, q, q, q, q\n    HALT\n", decls);
+    expect_errors_in_child(src, 1, 4, 37, "unexpected ','");
+    /* the 3-tensor form without its VK_ARG, and a VK_ARG with no such VK_COMPUTE before it */
+    snprintf(src, sizeof src, "%s    VK_COMPUTE ATTENTION, o, q, q\n    HALT\n", decls);
+    expect_error(src, 4, 5, "ATTENTION takes 4 tensors: the next instruction must be VK_ARG with the 4th");
+    snprintf(src, sizeof src, "%s    VK_COMPUTE MATMUL, o, q, q\n    VK_ARG q\n    HALT\n", decls);
+    expect_error(src, 5, 5, "VK_ARG without a VK_COMPUTE of a 4-tensor kernel before it");
+    /* a kernel of 3 tensors or fewer takes no 5th operand */
+    snprintf(src, sizeof src, "%s    VK_COMPUTE MATMUL, o, q, q, q\n    HALT\n", decls);
+    expect_errors_in_child(src, 1, 4, 31, "unexpected ','");
+}
+
 static void test_errors_in_source_order(void **state)
 {
     (void)state;
@@ -1053,6 +1081,60 @@ static void test_vk_compute_kernels(void **state)
     free(img.p);
 }
 
+/* VK_COMPUTE ATTENTION, o, q, k, v is two instructions, VK_COMPUTE ATTENTION, o, q, k and VK_ARG v,
+ * both on its line; labels after it count both. */
+static void test_vk_compute_4_tensor_kernels(void **state)
+{
+    (void)state;
+    image img = assemble_image(".tensor o f32\n"          /* t0 */
+                               ".tensor q f32\n"          /* t1 */
+                               ".tensor k f32\n"          /* t2 */
+                               ".tensor v f32\n"          /* t3 */
+                               "    JMP second\n"         /* pc 0, line 5 */
+                               "first:\n"
+                               "    VK_COMPUTE ATTENTION, o, q, k, v\n"        /* pc 1, 2: line 7 */
+                               "second: VK_COMPUTE ATTENTION_CAUSAL, v, o, q, k\n" /* pc 3, 4: line 8 */
+                               "    VK_COMPUTE ATTENTION, o, q, k\n"           /* pc 5: line 9 */
+                               "    VK_ARG v\n"                                /* pc 6: line 10 */
+                               "after:\n"
+                               "    JNZ r1, first\n"      /* pc 7 */
+                               "    CALL after, r2\n"     /* pc 8 */
+                               "    HALT\n");             /* pc 9 */
+    bib_module m;
+    decode(&img, &m);
+    assert_int_equal(m.n_code, 10);
+    assert_instr(&m, 0, 0x00000001, 3, 0, 0, 0);
+    assert_instr(&m, 1, 0x564B0010, 0x00030004, 0, 1, 2);
+    assert_instr(&m, 2, 0x564B0011, 3, 0, 0, 0);
+    assert_instr(&m, 3, 0x564B0010, 0x00030005, 3, 0, 1);
+    assert_instr(&m, 4, 0x564B0011, 2, 0, 0, 0);
+    assert_instr(&m, 5, 0x564B0010, 0x00030004, 0, 1, 2);
+    assert_instr(&m, 6, 0x564B0011, 3, 0, 0, 0);
+    assert_instr(&m, 7, 0x00000003, 1, 1, 0, 0);
+    assert_instr(&m, 8, 0x00000030, 7, 2, 0, 0);
+    assert_int_equal(symbol_value(&m, BIB_SYM_LABEL, "first"), 1);
+    assert_int_equal(symbol_value(&m, BIB_SYM_LABEL, "second"), 3);
+    assert_int_equal(symbol_value(&m, BIB_SYM_LABEL, "after"), 7);
+    static const uint32_t lines[10] = {5, 7, 7, 8, 8, 9, 10, 12, 13, 14};
+    for (uint32_t pc = 0; pc < 10; pc++) assert_int_equal(bib_line_of(&m, pc, NULL), lines[pc]);
+    bib_free(&m);
+    free(img.p);
+
+    /* the one-line form and the two-line form give the same code */
+    image one = assemble_image(".tensor o f32\n.tensor q f32\n    VK_COMPUTE ATTENTION_CAUSAL, o, q, q, o\n    HALT\n");
+    image two = assemble_image(".tensor o f32\n.tensor q f32\n    VK_COMPUTE ATTENTION_CAUSAL, o, q, q\n    vk_arg o\n    HALT\n");
+    bib_module a, b;
+    decode(&one, &a);
+    decode(&two, &b);
+    assert_int_equal(a.n_code, 3);
+    assert_int_equal(b.n_code, 3);
+    assert_memory_equal(a.code, b.code, 3 * sizeof *a.code);
+    bib_free(&a);
+    bib_free(&b);
+    free(one.p);
+    free(two.p);
+}
+
 static void assert_line(const bib_module *m, uint32_t i, uint32_t pc, uint32_t line, const char *file)
 {
     assert_true(i < m->n_lines);
@@ -1316,6 +1398,42 @@ static void test_round_trip_raw_program_that_does_not_verify_as_a_whole(void **s
 {
     (void)state;
     assert_text_round_trips("    .raw 0x00020000, 1, 2, 3, 0\n");
+}
+
+/* The disassembler writes the pair as two lines (VK_COMPUTE with 3 tensors, then VK_ARG), which
+ * keeps a label or a .line between them; every form assembles back to the same bytes. */
+static void test_round_trip_vk_arg(void **state)
+{
+    (void)state;
+    static const char decls[] = ".tensor o f32\n.tensor q f32\n.tensor k f32\n.tensor v f32\n.tensor i i32\n";
+    static const char *const bodies[] = {
+        "top: VK_COMPUTE ATTENTION, o, q, k, v\n    VK_COMPUTE ATTENTION_CAUSAL, v, q, k, o\n    JZ r0, top\n    HALT\n",
+        "    VK_COMPUTE ATTENTION, o, q, k\nmid:\n    VK_ARG v\nend: HALT\n",     /* a label no jump uses, at the VK_ARG */
+        "    VK_COMPUTE ATTENTION, o, q, k\n.line 40\n    VK_ARG v\n    HALT\n", /* a line entry at the VK_ARG */
+        /* .raw: pairs that do not verify stay as they are */
+        "    .raw 0x564B0010, 0x00030004, 0, 1, 2\n    HALT\n",                  /* no VK_ARG */
+        "    .raw 0x564B0011, 3, 0, 0, 0\n    HALT\n",                          /* a stray VK_ARG */
+        "    VK_COMPUTE ATTENTION, o, q, k\n    .raw 0x564B0011, 4, 0, 0, 0\n    HALT\n", /* VK_ARG i */
+        "    VK_COMPUTE ATTENTION, o, q, k\n    .raw 0x564B0011, 99, 0, 0, 0\n    HALT\n",
+        "    .raw 0x564B0010, 0x00030004, 0, 4, 2\n    VK_ARG v\n    HALT\n",   /* the VK_COMPUTE is the bad one */
+        "    .raw 0x00000001, 2, 0, 0, 0\n    VK_COMPUTE ATTENTION, o, q, k, v\n    HALT\n", /* a jump onto the VK_ARG */
+        "    VK_COMPUTE ATTENTION, o, q, k\n    .raw 0x564B0011, 3, 0, 0, 0\n",  /* the VK_ARG falls off the end */
+        "    VK_COMPUTE RELU, o, q\n    .raw 0x564B0011, 3, 0, 0, 0\n    HALT\n",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        char src[1024];
+        snprintf(src, sizeof src, "%s%s", decls, bodies[i]);
+        assert_text_round_trips(src);
+    }
+    /* the text it writes */
+    char src[512];
+    snprintf(src, sizeof src, "%s    VK_COMPUTE ATTENTION, o, q, k, v\n    HALT\n", decls);
+    image img = assemble_image(src);
+    char *text = NULL, err[256] = "";
+    assert_int_equal(asm_disassemble(img.p, img.n, &text, err, sizeof err), 0);
+    if (!strstr(text, "\n.line 6\n    VK_COMPUTE ATTENTION, o, q, k\n    VK_ARG v\n.line 7\n    HALT\n")) fail_msg("%s", text);
+    free(text);
+    free(img.p);
 }
 
 static void test_round_trip_spirv(void **state)
@@ -1645,6 +1763,7 @@ int main(void)
         cmocka_unit_test(test_verifier_reason_at_the_instruction),
         cmocka_unit_test(test_label_at_end_of_code_as_jump_target),
         cmocka_unit_test(test_vk_compute_operand_errors),
+        cmocka_unit_test(test_vk_compute_4_tensor_kernel_errors),
         cmocka_unit_test(test_errors_in_source_order),
         cmocka_unit_test(test_undefined_name_errors_in_source_order),
         cmocka_unit_test(test_error_at_end_of_line_keeps_next_line),
@@ -1666,6 +1785,7 @@ int main(void)
         cmocka_unit_test(test_empty_const_first),
         cmocka_unit_test(test_string_escapes_decode),
         cmocka_unit_test(test_vk_compute_kernels),
+        cmocka_unit_test(test_vk_compute_4_tensor_kernels),
         cmocka_unit_test(test_line_table),
         cmocka_unit_test(test_line_and_file_directives),
         cmocka_unit_test(test_tensor_declarations),

@@ -1470,10 +1470,11 @@ static void test_verify_vk_compute_kernel(void **state)
     (void)state;
     expect_verify_error(VERIFY_DECLS "    .raw 0x564B0010, 0x00020000, 0, 1, 2\n" /* VK_COMPUTE ADD, ... */
                                      "    HALT\n",
-                        7, 0, "VK_COMPUTE", "operand 1: 0x00020000 is not a kernel VK_COMPUTE takes (a matrix-class opcode of at most 3 tensors)");
-    expect_verify_error(VERIFY_DECLS "    .raw 0x564B0010, 0x00030004, 0, 1, 2\n" /* VK_COMPUTE ATTENTION: 4 tensors */
-                                     "    HALT\n",
-                        7, 0, "VK_COMPUTE", "operand 1: 0x00030004 is not a kernel VK_COMPUTE takes");
+                        7, 0, "VK_COMPUTE", "operand 1: 0x00020000 is not a kernel VK_COMPUTE takes (a matrix-class opcode)");
+    /* ATTENTION is one (4 tensors: the 4th in a VK_ARG after it) */
+    expect_verifies(VERIFY_DECLS "    .raw 0x564B0010, 0x00030004, 0, 2, 2\n" /* VK_COMPUTE ATTENTION, f, g, g */
+                                 "    .raw 0x564B0011, 0, 0, 0, 0\n"          /* VK_ARG f */
+                                 "    HALT\n");
     expect_verify_error(VERIFY_DECLS "    .raw 0x564B0010, 0x564B0010, 0, 0, 0\n" /* VK_COMPUTE VK_COMPUTE */
                                      "    HALT\n",
                         7, 0, "VK_COMPUTE", "operand 1: 0x564B0010 is not a kernel");
@@ -1498,6 +1499,162 @@ static void test_verify_vk_compute_kernel(void **state)
                                  "    VK_COMPUTE MATMUL, f, g, g\n"
                                  "    VK_COMPUTE TRANSPOSE, i, i\n"
                                  "    HALT\n");
+}
+
+/* VK_COMPUTE of a 4-tensor kernel (ATTENTION, ATTENTION_CAUSAL) and the VK_ARG with its 4th tensor. */
+static void test_verify_vk_compute_4_tensor_kernel_needs_vk_arg(void **state)
+{
+    (void)state;
+    static const char *const phrase = "ATTENTION takes 4 tensors: the next instruction must be VK_ARG with the 4th";
+    expect_verify_error(VERIFY_DECLS "    .raw 0x564B0010, 0x00030004, 0, 2, 2\n" /* VK_COMPUTE ATTENTION, f, g, g */
+                                     "    HALT\n",
+                        7, 0, "VK_COMPUTE", phrase);
+    expect_verify_error(VERIFY_DECLS "    NOP\n"
+                                     "    .raw 0x564B0010, 0x00030004, 0, 2, 2\n"
+                                     "    NOP\n"
+                                     "    .raw 0x564B0011, 0, 0, 0, 0\n" /* one instruction too late */
+                                     "    HALT\n",
+                        8, 1, "VK_COMPUTE", phrase);
+    /* the last instruction: the code ends where the VK_ARG should be */
+    expect_verify_error(VERIFY_DECLS "    .raw 0x564B0010, 0x00030005, 0, 2, 2\n", /* VK_COMPUTE ATTENTION_CAUSAL */
+                        7, 0, "VK_COMPUTE", "ATTENTION_CAUSAL takes 4 tensors: the next instruction must be VK_ARG with the 4th");
+    /* from the assembler too: the 3-tensor form wants its VK_ARG on the next line */
+    static const char src[] = VERIFY_DECLS "    VK_COMPUTE ATTENTION, f, g, g\n    HALT\n";
+    void *bib = NULL;
+    size_t size = 0;
+    char err[2048] = "";
+    assert_int_equal(adead_assemble(src, strlen(src), "verify.adasm", &bib, &size, err, sizeof err), ADEAD_E_LOAD);
+    assert_starts_with(err, "verify.adasm:7:5: error: VK_COMPUTE: ATTENTION takes 4 tensors: the next instruction must be VK_ARG");
+    free(bib);
+    expect_verifies(VERIFY_DECLS "    VK_COMPUTE ATTENTION, f, g, g\n"
+                                 "    VK_ARG f\n"
+                                 "    VK_COMPUTE ATTENTION_CAUSAL, g, g, f, f\n"
+                                 "    VK_COMPUTE ATTENTION, f, f, f, f\n"
+                                 "    HALT\n");
+}
+
+static void test_verify_stray_vk_arg(void **state)
+{
+    (void)state;
+    static const char *const phrase = "VK_ARG without a VK_COMPUTE of a 4-tensor kernel before it";
+    expect_verify_error(VERIFY_DECLS "    .raw 0x564B0011, 0, 0, 0, 0\n" /* VK_ARG f at pc 0 */
+                                     "    HALT\n",
+                        7, 0, "VK_ARG", phrase);
+    /* after a VK_COMPUTE of a kernel of 3 tensors or fewer: nothing changes for those */
+    expect_verify_error(VERIFY_DECLS "    VK_COMPUTE MATMUL, f, g, g\n"
+                                     "    .raw 0x564B0011, 0, 0, 0, 0\n"
+                                     "    HALT\n",
+                        8, 1, "VK_ARG", phrase);
+    expect_verify_error(VERIFY_DECLS "    VK_COMPUTE RELU, f, g\n"
+                                     "    .raw 0x564B0011, 2, 0, 0, 0\n" /* VK_ARG g */
+                                     "    HALT\n",
+                        8, 1, "VK_ARG", phrase);
+    /* after the plain ATTENTION, which has its 4 tensors already */
+    expect_verify_error(VERIFY_DECLS "    ATTENTION f, g, g, g\n"
+                                     "    .raw 0x564B0011, 2, 0, 0, 0\n" /* VK_ARG g */
+                                     "    HALT\n",
+                        8, 1, "VK_ARG", phrase);
+    /* a second VK_ARG */
+    expect_verify_error(VERIFY_DECLS "    VK_COMPUTE ATTENTION, f, g, g, g\n"
+                                     "    .raw 0x564B0011, 2, 0, 0, 0\n" /* VK_ARG g */
+                                     "    HALT\n",
+                        8, 2, "VK_ARG", phrase);
+    /* after a VK_COMPUTE whose kernel word is no kernel: that one is the first error */
+    expect_verify_error(VERIFY_DECLS "    .raw 0x564B0010, 0x00020000, 0, 2, 2\n"
+                                     "    .raw 0x564B0011, 0, 0, 0, 0\n"
+                                     "    HALT\n",
+                        7, 0, "VK_COMPUTE", "is not a kernel");
+    /* its unused operands are 0 */
+    expect_verify_error(VERIFY_DECLS "    .raw 0x564B0010, 0x00030004, 0, 2, 2\n"
+                                     "    .raw 0x564B0011, 2, 5, 0, 0\n"
+                                     "    HALT\n",
+                        8, 1, "VK_ARG", "operand 2: unused operand is 5, must be 0");
+}
+
+/* Nothing starts at a VK_ARG: no jump, branch, call, loop or task entry lands on one. */
+static void test_verify_jump_onto_vk_arg(void **state)
+{
+    (void)state;
+    static const char *const pair = "    VK_COMPUTE ATTENTION, f, g, g\n" /* pc 1 */
+                                    "    VK_ARG g\n"                      /* pc 2 */
+                                    "    HALT\n";
+    static const struct {
+        const char *first, *name, *phrase;
+    } cases[] = {
+        {"    .raw 0x00000001, 2, 0, 0, 0\n", "JMP", "operand 1: jump target 2 is a VK_ARG"},
+        {"    .raw 0x00000002, 0, 2, 0, 0\n", "JZ", "operand 2: jump target 2 is a VK_ARG"},
+        {"    .raw 0x0000000A, 0, 5, 2, 0\n", "JEQI", "operand 3: jump target 2 is a VK_ARG"},
+        {"    .raw 0x00000020, 1, 2, 2, 0\n", "LOOP", "operand 3: jump target 2 is a VK_ARG"},
+        {"    .raw 0x00000030, 2, 1, 0, 0\n", "CALL", "operand 1: jump target 2 is a VK_ARG"},
+        {"    .raw 0x00000040, 1, 2, 3, 0\n", "SPAWN", "operand 2: jump target 2 is a VK_ARG"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char src[1024];
+        snprintf(src, sizeof src, "%s%s%s", VERIFY_DECLS, cases[i].first, pair);
+        expect_verify_error(src, 7, 0, cases[i].name, cases[i].phrase);
+    }
+    /* by label, from the assembler */
+    static const char src[] = VERIFY_DECLS "    JMP mid\n"
+                                           "    VK_COMPUTE ATTENTION, f, g, g\n"
+                                           "mid:\n"
+                                           "    VK_ARG g\n"
+                                           "    HALT\n";
+    void *bib = NULL;
+    size_t size = 0;
+    char err[2048] = "";
+    assert_int_equal(adead_assemble(src, strlen(src), "verify.adasm", &bib, &size, err, sizeof err), ADEAD_E_LOAD);
+    assert_starts_with(err, "verify.adasm:7:5: error: JMP: operand 1: jump target 2 is a VK_ARG");
+    free(bib);
+    /* onto the VK_COMPUTE, and onto what follows the pair: fine; a label at the VK_ARG that no
+     * jump uses: fine */
+    expect_verifies(VERIFY_DECLS "    JMP pair\n"
+                                 "pair:\n"
+                                 "    VK_COMPUTE ATTENTION, f, g, g\n"
+                                 "unused:\n"
+                                 "    VK_ARG g\n"
+                                 "    JZ r0, after\n"
+                                 "    SPAWN r1, pair, r0\n"
+                                 "after:\n"
+                                 "    HALT\n");
+}
+
+/* The kernel's own rules over all 4 tensors: ATTENTION's are f32; the 4th is checked at the
+ * VK_ARG that holds it. */
+static void test_verify_vk_compute_4_tensor_kernel_operands(void **state)
+{
+    (void)state;
+    expect_verify_error(VERIFY_DECLS "    VK_COMPUTE ATTENTION, f, g, g\n"
+                                     "    .raw 0x564B0011, 1, 0, 0, 0\n" /* VK_ARG i */
+                                     "    HALT\n",
+                        8, 1, "VK_ARG", "operand 1: tensor 1 is i32, this operand needs f32");
+    expect_verify_error(VERIFY_DECLS "    VK_COMPUTE ATTENTION_CAUSAL, f, g, g\n"
+                                     "    .raw 0x564B0011, 9, 0, 0, 0\n" /* VK_ARG t9 */
+                                     "    HALT\n",
+                        8, 1, "VK_ARG", "operand 1: tensor 9 is out of range (3 tensors)");
+    /* the three in the VK_COMPUTE */
+    static const char *const bad3[] = {
+        "    .raw 0x564B0010, 0x00030004, 1, 2, 2\n", /* out i */
+        "    .raw 0x564B0010, 0x00030004, 0, 1, 2\n", /* q i */
+        "    .raw 0x564B0010, 0x00030005, 0, 2, 1\n", /* k i */
+    };
+    for (int s = 0; s < 3; s++) {
+        char src[1024], phrase[128];
+        snprintf(src, sizeof src, "%s%s    .raw 0x564B0011, 2, 0, 0, 0\n    HALT\n", VERIFY_DECLS, bad3[s]);
+        snprintf(phrase, sizeof phrase, "operand %d: tensor 1 is i32, this operand needs f32", s + 2);
+        expect_verify_error(src, 7, 0, "VK_COMPUTE", phrase);
+    }
+    expect_verify_error(VERIFY_DECLS "    .raw 0x564B0010, 0x00030004, 0, 2, 7\n" /* v in range, k not */
+                                     "    .raw 0x564B0011, 2, 0, 0, 0\n"
+                                     "    HALT\n",
+                        7, 0, "VK_COMPUTE", "operand 4: tensor 7 is out of range (3 tensors)");
+    /* the 5-operand form checks the 4th dtype as it assembles (a name lookup error) */
+    static const char src[] = VERIFY_DECLS "    VK_COMPUTE ATTENTION, f, g, g, i\n    HALT\n";
+    void *bib = NULL;
+    size_t size = 0;
+    char err[2048] = "";
+    assert_int_equal(adead_assemble(src, strlen(src), "verify.adasm", &bib, &size, err, sizeof err), ADEAD_E_LOAD);
+    assert_starts_with(err, "verify.adasm:7:36: error: 'i' is an i32 tensor; this operand needs f32");
+    free(bib);
 }
 
 static void test_verify_last_instruction_falls_off_the_end(void **state)
@@ -2005,6 +2162,10 @@ int main(void)
         cmocka_unit_test(test_verify_dimension_registers_past_r255),
         cmocka_unit_test(test_verify_dtype_mismatch),
         cmocka_unit_test(test_verify_vk_compute_kernel),
+        cmocka_unit_test(test_verify_vk_compute_4_tensor_kernel_needs_vk_arg),
+        cmocka_unit_test(test_verify_stray_vk_arg),
+        cmocka_unit_test(test_verify_jump_onto_vk_arg),
+        cmocka_unit_test(test_verify_vk_compute_4_tensor_kernel_operands),
         cmocka_unit_test(test_verify_last_instruction_falls_off_the_end),
         cmocka_unit_test(test_verify_error_without_line_table_names_the_program),
         cmocka_unit_test(test_mutated_programs_never_crash),

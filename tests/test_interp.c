@@ -316,6 +316,108 @@ static void test_trace(void **state)
     adead_program_free(p);
 }
 
+/* VK_COMPUTE of a 4-tensor kernel and the VK_ARG after it are one instruction: one unit of fuel,
+ * one trace line (the one-line form) and one profile record, all at the VK_COMPUTE's pc; fuel
+ * never runs out between them. */
+static const char *vk_pair_src = ".tensor q f32 [2, 2] = [1, 2, 3, 4]\n.tensor o f32\n"
+                                 " LDI r1, 1\n"                          /* pc 0, line 3 */
+                                 " VK_COMPUTE ATTENTION, o, q, q, q\n"   /* pc 1 and 2, line 4 */
+                                 " VK_COMPUTE ATTENTION_CAUSAL, o, o, q\n" /* pc 3, line 5 */
+                                 " VK_ARG q\n"                           /* pc 4, line 6 */
+                                 " PRINTT o\n"                           /* pc 5, line 7 */
+                                 " HALT\n";                              /* pc 6, line 8 */
+
+static void test_vk_compute_pair_is_one_instruction(void **state)
+{
+    (void)state;
+    outcome full = run(vk_pair_src);
+    assert_int_equal(full.status, ADEAD_OK);
+    assert_int_equal(full.instructions, 5);
+    static const char *const stops[] = {NULL, "test.adasm:4: pc 1 (VK_COMPUTE): out of fuel after 1 instructions",
+                                        "test.adasm:5: pc 3 (VK_COMPUTE): out of fuel after 2 instructions",
+                                        "test.adasm:7: pc 5 (PRINTT): out of fuel after 3 instructions",
+                                        "test.adasm:8: pc 6 (HALT): out of fuel after 4 instructions"};
+    for (uint64_t f = 1; f < 5; f++) {
+        outcome o = run_with(vk_pair_src, f, 0);
+        assert_int_equal(o.status, ADEAD_E_FUEL);
+        assert_int_equal(o.instructions, f);
+        if (!strstr(o.err, stops[f])) fail_msg("fuel %d: '%s' not in: %s", (int)f, stops[f], o.err);
+    }
+
+    adead_program *p = assemble_ok(vk_pair_src);
+    adead_vm *vm = adead_vm_new(p);
+    capture tr, out;
+    memset(&tr, 0, sizeof tr);
+    memset(&out, 0, sizeof out);
+    adead_vm_set_trace(vm, capture_write, &tr);
+    adead_vm_set_print(vm, capture_write, &out);
+    assert_int_equal(adead_vm_set_profile(vm, 1), ADEAD_OK);
+    assert_int_equal(adead_vm_run(vm), ADEAD_OK);
+    assert_string_equal(out.buf, full.out.buf);
+    if (!strstr(tr.buf, "[task 0] pc 1 test.adasm:4: VK_COMPUTE ATTENTION, o, q, q, q\n  = o f32[2,2] <- q f32[2,2], q f32[2,2], q f32[2,2] on cpu\n"
+                        "[task 0] pc 3 test.adasm:5: VK_COMPUTE ATTENTION_CAUSAL, o, o, q, q\n  = o f32[2,2] <- o f32[2,2], q f32[2,2], q f32[2,2] on cpu\n"
+                        "[task 0] pc 5 test.adasm:7: PRINTT o\n") ||
+        strstr(tr.buf, "VK_ARG"))
+        fail_msg("trace:\n%s", tr.buf);
+    char *prof = adead_vm_profile_text(vm);
+    assert_non_null(prof);
+    /* one record per op, at the VK_COMPUTE's pc and line */
+    int records = 0;
+    for (const char *line = prof; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (*line < '0' || *line > '9') continue;
+        unsigned long pc = strtoul(line, NULL, 10);
+        const char *want = records == 0 ? "test.adasm:4 " : "test.adasm:5 ";
+        const char *kernel = records == 0 ? " ATTENTION " : " ATTENTION_CAUSAL ";
+        size_t len = strcspn(line, "\n");
+        char text[512];
+        snprintf(text, sizeof text, "%.*s", (int)len, line);
+        if (pc != (records == 0 ? 1u : 3u) || !strstr(text, want) || !strstr(text, kernel)) fail_msg("profile record %d: %s\n%s", records, text, prof);
+        records++;
+    }
+    if (records != 2) fail_msg("%d records:\n%s", records, prof);
+    free(prof);
+    adead_vm_free(vm);
+    adead_program_free(p);
+}
+
+/* Fuel slices of every size over a loop with pairs inside its block: the same run, counted the same. */
+static void test_vk_compute_pair_fuel_slices(void **state)
+{
+    (void)state;
+    const char *src = ".tensor q f32 [2, 3] = [1, -2, 3, 0.5, 0, 7]\n.tensor o f32\n"
+                      " LDI r1, 0\n LDI r2, 3\n"
+                      "loop:\n"
+                      " VK_COMPUTE ATTENTION, o, q, q, q\n"
+                      " ADDI r3, r3, 1\n"
+                      " VK_COMPUTE ATTENTION_CAUSAL, o, o, q\n"
+                      " VK_ARG q\n"
+                      " LOOP r1, r2, loop\n"
+                      " PRINTT o\n PRINTI r3\n HALT\n";
+    outcome full = run(src);
+    assert_int_equal(full.status, ADEAD_OK);
+    assert_int_equal(full.instructions, 2 + 3 * 4 + 3);
+    for (uint64_t step = 1; step <= 9; step++) {
+        adead_program *p = assemble_ok(src);
+        adead_vm *vm = adead_vm_new(p);
+        capture out;
+        memset(&out, 0, sizeof out);
+        adead_vm_set_print(vm, capture_write, &out);
+        adead_vm_set_fuel(vm, step);
+        int rc, stops = 0;
+        while ((rc = adead_vm_run(vm)) == ADEAD_E_FUEL) {
+            assert_int_equal(adead_vm_instructions(vm), step * (uint64_t)(stops + 1));
+            if (strstr(adead_vm_error(vm), "VK_ARG")) fail_msg("stopped at a VK_ARG: %s", adead_vm_error(vm));
+            adead_vm_add_fuel(vm, step);
+            stops++;
+        }
+        assert_int_equal(rc, ADEAD_OK);
+        assert_int_equal(adead_vm_instructions(vm), full.instructions);
+        assert_string_equal(out.buf, full.out.buf);
+        adead_vm_free(vm);
+        adead_program_free(p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_calls_and_recursion),      cmocka_unit_test(test_tasks_are_deterministic), cmocka_unit_test(test_ops_on_empty_tensors), cmocka_unit_test(test_ended_tasks_free_their_slots),
         cmocka_unit_test(test_user_trap_and_halt),       cmocka_unit_test(test_fuel_is_exact),
         cmocka_unit_test(test_fuel_resume),              cmocka_unit_test(test_trace),
+        cmocka_unit_test(test_vk_compute_pair_is_one_instruction), cmocka_unit_test(test_vk_compute_pair_fuel_slices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

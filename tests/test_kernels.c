@@ -972,21 +972,95 @@ static void test_vm_attention_aliasing(void **state)
     free(q), free(k), free(v);
 }
 
-/* VK_COMPUTE takes kernels of at most 3 tensors; ATTENTION has 4. */
-static void test_vm_vk_compute_attention_rejected(void **state)
+/* VK_COMPUTE ATTENTION and ATTENTION_CAUSAL (the 4th tensor in the VK_ARG after them, written
+ * either way) give the bits of the plain instructions, at every level, in place too. */
+static const char *vk_attention_src = ".input q f32\n.input k f32\n.input v f32\n"
+                                      ".output o f32\n.output oc f32\n.output vo f32\n.output voc f32\n.output vq f32 = [7]\n"
+                                      "    ATTENTION o, q, k, v\n"
+                                      "    ATTENTION_CAUSAL oc, q, k, v\n"
+                                      "    VK_COMPUTE ATTENTION, vo, q, k, v\n"
+                                      "    VK_COMPUTE ATTENTION_CAUSAL, voc, q, k\n"
+                                      "    VK_ARG v\n"
+                                      "    TCOPY vq, q\n"
+                                      "    VK_COMPUTE ATTENTION_CAUSAL, vq, vq, k, v\n" /* onto q */
+                                      "    HALT\n";
+
+static void test_vm_vk_compute_attention_same_bits(void **state)
 {
     (void)state;
-    static const char *const srcs[] = {".tensor q f32\n.tensor k f32\n.tensor v f32\n.tensor o f32\n    VK_COMPUTE ATTENTION, o, q, k, v\n    HALT\n",
-                                       ".tensor q f32\n.tensor k f32\n.tensor v f32\n.tensor o f32\n    VK_COMPUTE ATTENTION_CAUSAL, o, q, k, v\n    HALT\n"};
-    for (int i = 0; i < 2; i++) {
-        adead_program *p = NULL;
-        char err[2048] = "";
-        int rc = adead_program_assemble(srcs[i], strlen(srcs[i]), "test.adasm", &p, err, sizeof err);
-        assert_int_equal(rc, ADEAD_E_LOAD);
-        assert_null(p);
-        if (!strstr(err, "test.adasm:5:16: error: expected a kernel") || !strstr(err, i ? "'ATTENTION_CAUSAL'" : "'ATTENTION'"))
-            fail_msg("unexpected diagnostics: %s", err);
+    static const int64_t shapes[][7] = {/* rank, lead0, lead1, sq, sk, d, dv */
+                                        {3, 2, 0, 40, 70, 17, 17}, {2, 0, 0, 80, 33, 16, 16}, {4, 2, 3, 5, 9, 3, 3},
+                                        {3, 1, 0, 33, 0, 4, 4},    {2, 0, 0, 1, 1, 1, 1}};
+    kd_rng r = {903};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int rank = (int)shapes[s][0];
+        int64_t qd[4] = {0}, kd[4] = {0}, vd[4] = {0};
+        for (int i = 0; i < rank - 2; i++) qd[i] = kd[i] = vd[i] = shapes[s][1 + i];
+        qd[rank - 2] = shapes[s][3], qd[rank - 1] = shapes[s][5];
+        kd[rank - 2] = shapes[s][4], kd[rank - 1] = shapes[s][5];
+        vd[rank - 2] = shapes[s][4], vd[rank - 1] = shapes[s][6];
+        float *q = random_floats(&r, kd_count(rank, qd), KD_SMALL), *k = random_floats(&r, kd_count(rank, kd), KD_SMALL),
+              *v = random_floats(&r, kd_count(rank, vd), KD_SPARSE);
+        size_t bytes, bytes_c;
+        float *want = attention_want(0, rank, qd, q, kd, k, vd, v, &bytes), *want_c = attention_want(1, rank, qd, q, kd, k, vd, v, &bytes_c);
+        vm_input in[3] = {{"q", rank, {0}, q}, {"k", rank, {0}, k}, {"v", rank, {0}, v}};
+        memcpy(in[0].dims, qd, sizeof qd);
+        memcpy(in[1].dims, kd, sizeof kd);
+        memcpy(in[2].dims, vd, sizeof vd);
+        for (int li = 0; li < ctx.n_levels; li++) {
+            vm_run run = run_program(vk_attention_src, in, 3, simd_name((simd_level)ctx.levels[li]), li % 2 ? 3 : 1);
+            adead_tensor_view o = output_of(&run, "o"), oc = output_of(&run, "oc"), vo = output_of(&run, "vo"), voc = output_of(&run, "voc"),
+                              vq = output_of(&run, "vq");
+            const char *lv = adead_vm_simd(run.vm);
+            assert_int_equal(o.nbytes, bytes);
+            assert_int_equal(vo.nbytes, bytes);
+            assert_int_equal(voc.nbytes, bytes_c);
+            assert_int_equal(vq.nbytes, bytes_c);
+            assert_int_equal(vo.rank, o.rank);
+            assert_memory_equal(vo.dims, o.dims, sizeof o.dims);
+            assert_memory_equal(voc.dims, oc.dims, sizeof oc.dims);
+            if (bytes && memcmp(vo.data, o.data, bytes)) fail_msg("VK_COMPUTE ATTENTION, shape %zu, level %s: not ATTENTION's bits", s, lv);
+            if (bytes && memcmp(voc.data, oc.data, bytes)) fail_msg("VK_COMPUTE ATTENTION_CAUSAL, shape %zu, level %s: not ATTENTION_CAUSAL's bits", s, lv);
+            if (bytes && memcmp(vq.data, oc.data, bytes)) fail_msg("VK_COMPUTE ATTENTION_CAUSAL onto q, shape %zu, level %s: not ATTENTION_CAUSAL's bits", s, lv);
+            if (bytes && (memcmp(o.data, want, bytes) || memcmp(oc.data, want_c, bytes))) fail_msg("shape %zu, level %s: not the reference", s, lv);
+            run_free(&run);
+        }
+        free(q), free(k), free(v), free(want), free(want_c);
     }
+}
+
+/* Shape errors of the VK_COMPUTE forms name the VK_COMPUTE's pc and line (not the VK_ARG's), and
+ * say what the plain instruction says. */
+static void test_vm_vk_compute_attention_shape_traps(void **state)
+{
+    (void)state;
+    static float zeros[256];
+    static const char *src = ".input q f32\n.input k f32\n.input v f32\n.output o f32\n"
+                             "    NOP\n"
+                             "    VK_COMPUTE ATTENTION, o, q, k, v\n" /* line 6, pc 1 and 2 */
+                             "    HALT\n";
+    static const char *src_c = ".input q f32\n.input k f32\n.input v f32\n.output o f32\n"
+                               "    VK_COMPUTE ATTENTION_CAUSAL, o, q, k\n" /* line 5, pc 0 */
+                               "    VK_ARG v\n"                           /* line 6, pc 1 */
+                               "    HALT\n";
+    vm_input bad_d[3] = {{"q", 2, {2, 3}, zeros}, {"k", 2, {4, 5}, zeros}, {"v", 2, {4, 2}, zeros}};
+    const char *p1[] = {"test.adasm:6: pc 1 (VK_COMPUTE): ATTENTION: q q [2,3], k k [4,5], v v [4,2]", "needs [...,Sq,D], [...,Sk,D], [...,Sk,Dv]",
+                        NULL};
+    expect_trap(src, bad_d, 3, p1);
+    const char *p1c[] = {"test.adasm:5: pc 0 (VK_COMPUTE): ATTENTION_CAUSAL: q q [2,3], k k [4,5], v v [4,2]", NULL};
+    expect_trap(src_c, bad_d, 3, p1c);
+    /* the 4th tensor's own shape */
+    vm_input bad_sk[3] = {{"q", 3, {2, 5, 4}, zeros}, {"k", 3, {2, 6, 4}, zeros}, {"v", 3, {2, 7, 4}, zeros}};
+    const char *p2[] = {"pc 1 (VK_COMPUTE): ATTENTION:", "q [2,5,4]", "k [2,6,4]", "v [2,7,4]", NULL};
+    expect_trap(src, bad_sk, 3, p2);
+    const char *p2c[] = {"pc 0 (VK_COMPUTE): ATTENTION_CAUSAL:", "v [2,7,4]", NULL};
+    expect_trap(src_c, bad_sk, 3, p2c);
+    vm_input bad_rank[3] = {{"q", 3, {1, 5, 4}, zeros}, {"k", 3, {1, 6, 4}, zeros}, {"v", 2, {6, 4}, zeros}};
+    const char *p3[] = {"pc 1 (VK_COMPUTE): ATTENTION:", "v [6,4]", "of one rank (2..4)", NULL};
+    expect_trap(src, bad_rank, 3, p3);
+    /* an empty 4th tensor */
+    const char *p4[] = {"test.adasm:6: pc 1 (VK_COMPUTE): ATTENTION: tensor v is empty", NULL};
+    expect_trap(".input q f32\n.input k f32\n.tensor v f32\n.output o f32\n    NOP\n    VK_COMPUTE ATTENTION, o, q, k, v\n    HALT\n", bad_d, 2, p4);
 }
 
 /* ---------------------------------------------------------------- SIMD and thread selection */
@@ -1153,7 +1227,8 @@ int main(void)
         cmocka_unit_test(test_vm_attention_matches_reference),
         cmocka_unit_test(test_vm_attention_shape_traps),
         cmocka_unit_test(test_vm_attention_aliasing),
-        cmocka_unit_test(test_vm_vk_compute_attention_rejected),
+        cmocka_unit_test(test_vm_vk_compute_attention_same_bits),
+        cmocka_unit_test(test_vm_vk_compute_attention_shape_traps),
         cmocka_unit_test(test_api_each_level_same_outputs),
         cmocka_unit_test(test_api_set_simd_and_threads_errors),
         cmocka_unit_test(test_api_environment),

@@ -54,6 +54,16 @@ static const program corpus[] = {
      " ATTENTION o, q, k, v\n ATTENTION_CAUSAL oc, q, k, v\n TADD m, o, oc\n SOFTMAX m, m\n"
      " MATMUL o, o, o\n" /* not 2-D: a trap, on every executor alike */
      " HALT\n"},
+    {"vk attention", /* the 4th tensor in a VK_ARG; in place; both forms of the pair */
+     ".const q0 f32 [2, 4, 3] = [1, 0, -1, 0.5, 2, nan, -0.0, 1, 1, 3, -3, 1e-40, 1, 1, 1, 2, 2, 2, -1, -1, -1, 0, 0, 0]\n"
+     ".const kk0 f32 [2, 5, 3] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 0, 1, 0, 1, 0, -1, -2, -3, 0.5, 0.5, 0.5, 2, -2, 2, 1e-39, 0, 1, inf, 0, 0]\n"
+     ".const v0 f32 [2, 5, 2] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10]\n"
+     ".tensor q f32\n.tensor k f32\n.tensor v f32\n.output o f32\n.output oc f32\n.output m f32\n"
+     " TLOADK q, q0\n TLOADK k, kk0\n TLOADK v, v0\n"
+     " VK_COMPUTE ATTENTION, o, q, k, v\n VK_COMPUTE ATTENTION_CAUSAL, oc, q, k\n VK_ARG v\n"
+     " ATTENTION m, q, k, v\n TSUB m, m, o\n PRINTT m\n" /* zeros: the same bits as ATTENTION */
+     " VK_COMPUTE ATTENTION_CAUSAL, q, q, k, v\n VK_COMPUTE RELU, q, q\n PRINTT q\n TADD m, o, oc\n"
+     " HALT\n"},
     {"square",
      ".const a0 f32 [3, 3] = [1, 2, 3, -4, 5, -6, 7, 1e-40, nan]\n"
      ".tensor a f32\n.output c f32\n.output g f32\n"
@@ -260,6 +270,59 @@ static void test_profile_names_executors(void **state)
     fake_gpu_destroy(g);
 }
 
+/* VK_COMPUTE ATTENTION goes to a device whatever its size, as VK_COMPUTE MATMUL does, while the
+ * plain ATTENTION of that size stays on the CPU; the profile names the VK_COMPUTE's pc; same bits. */
+static void test_vk_compute_attention_prefers_the_device(void **state)
+{
+    (void)state;
+    static const program p = {"vk prefers",
+                              ".const q0 f32 [3, 2] = [1, 2, -3, 0.5, 0, 1e-40]\n.tensor q f32\n.output o f32\n.output vo f32\n.output voc f32\n"
+                              " TLOADK q, q0\n"                          /* line 6, pc 0 */
+                              " ATTENTION o, q, q, q\n"                  /* line 7, pc 1 */
+                              " VK_COMPUTE ATTENTION, vo, q, q, q\n"     /* line 8, pc 2 and 3 */
+                              " VK_COMPUTE ATTENTION_CAUSAL, voc, q, q\n" /* line 9, pc 4 */
+                              " VK_ARG q\n"                              /* line 10, pc 5 */
+                              " HALT\n"};
+    fake_gpu_config cfg = {0};
+    cfg.delay_ns = 1000;
+    fake_gpu *g = fake_gpu_create(&cfg);
+    adead_program *prog = load(&p);
+    adead_vm *vm = adead_vm_new(prog);
+    char err[256];
+    assert_int_equal(vm_attach_device(vm, &g->dev, NULL, err, sizeof err), ADEAD_OK); /* the default rule: small ops on the CPU */
+    assert_int_equal(adead_vm_set_profile(vm, 1), ADEAD_OK);
+    assert_int_equal(adead_vm_run(vm), ADEAD_OK);
+    adead_tensor_view o, vo, voc;
+    assert_int_equal(adead_vm_output(vm, "o", &o), ADEAD_OK);
+    assert_int_equal(adead_vm_output(vm, "vo", &vo), ADEAD_OK);
+    assert_int_equal(adead_vm_output(vm, "voc", &voc), ADEAD_OK);
+    assert_int_equal(vo.nbytes, o.nbytes);
+    assert_memory_equal(vo.data, o.data, o.nbytes);
+    assert_int_equal(voc.nbytes, o.nbytes);
+    char *text = adead_vm_profile_text(vm);
+    assert_non_null(text);
+    int seen = 0;
+    for (const char *line = text; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (*line < '0' || *line > '9') continue;
+        char rec[512];
+        snprintf(rec, sizeof rec, "%.*s", (int)strcspn(line, "\n"), line);
+        unsigned long pc = strtoul(rec, NULL, 10);
+        int ok = pc == 0 ? 1
+                 : pc == 1 ? strstr(rec, "test.adasm:7 ") && strstr(rec, " cpu ")
+                 : pc == 2 ? strstr(rec, "test.adasm:8 ") && strstr(rec, " ATTENTION ") && strstr(rec, "fakegpu")
+                 : pc == 4 ? strstr(rec, "test.adasm:9 ") && strstr(rec, " ATTENTION_CAUSAL ") && strstr(rec, "fakegpu")
+                           : 0;
+        if (!ok) fail_msg("profile record: %s\n%s", rec, text);
+        seen |= 1 << pc;
+    }
+    if ((seen & 0x16) != 0x16) fail_msg("missing records:\n%s", text);
+    free(text);
+    adead_vm_free(vm);
+    adead_program_free(prog);
+    assert_true(g->stats.ops >= 2);
+    fake_gpu_destroy(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_unsupported_kernels_fall_back),
         cmocka_unit_test(test_device_lost_names_the_op),
         cmocka_unit_test(test_profile_names_executors),
+        cmocka_unit_test(test_vk_compute_attention_prefers_the_device),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -504,7 +504,12 @@ L_TRACE:
     CASE(GPU_MATMUL) CHECK(tensor_op(vm, PC, OP_MATMUL, 1, ip->a, ip->b, ip->c, 0)); NEXT();
     CASE(GPU_SYNC) CHECK(stream_flush(vm, PC)); NEXT();
     CASE(VK_INIT) NEXT();
-    CASE(VK_COMPUTE) CHECK(tensor_op(vm, PC, (int)ip->a, 1, ip->b, ip->c, ip->d, 0)); NEXT();
+    CASE(VK_COMPUTE) {
+        CHECK(tensor_op(vm, PC, (int)ip->kernel, 1, ip->a, ip->b, ip->c, ip->d));
+        if (ip[1].op == OP_VK_ARG) ip++; /* its 4th tensor, already in d: the pair is one instruction */
+        NEXT();
+    }
+    CASE(VK_ARG) NEXT(); /* never reached: its VK_COMPUTE steps over it, and nothing jumps to it */
     CASE(VK_SUBMIT) CHECK(stream_flush(vm, PC)); NEXT();
     CASE(VK_SYNC) CHECK(stream_flush(vm, PC)); NEXT();
 
@@ -526,9 +531,14 @@ L_TRACE:
 #endif
 
 fuel_low: {
-    /* This block can run `allowed` more instructions; stop at the next one. */
+    /* This block can run `allowed` more instructions; stop at the next one. A VK_ARG is not one
+     * (it costs nothing, vm/decode.c): stop after it, where its VK_COMPUTE goes on. */
     int64_t allowed = fuel + ip->cost;
-    vm->patch_pc = PC + allowed;
+    uint32_t stop_pc = PC;
+    for (int64_t n = allowed; n > 0; stop_pc++)
+        if (vm->code[stop_pc].op != OP_VK_ARG) n--;
+    while (vm->code[stop_pc].op == OP_VK_ARG) stop_pc++;
+    vm->patch_pc = stop_pc;
     dinstr *stop_at = &vm->code[vm->patch_pc];
     vm->patch_op = stop_at->op;
     vm->patch_handler = stop_at->handler;

@@ -20,7 +20,8 @@
 typedef struct {
     const void *handler; /* threaded dispatch: address of the op's handler, bound per VM */
     uint16_t op;         /* dense opcode (OP_*), or IOP_* while patched */
-    uint16_t spare;
+    uint16_t kernel;     /* VK_COMPUTE: its kernel (dense OP_*), whose tensors are a, b, c, d as for the
+                          * kernel's own instruction (d from the VK_ARG after a 4-tensor kernel) */
     uint32_t cost;       /* instructions from here to the end of the basic block (fuel) */
     uint32_t a, b, c, d; /* operands; a branch's label is a byte offset from this instruction */
 } dinstr;
