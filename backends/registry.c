@@ -295,9 +295,18 @@ static void init(void)
         cpu_entry.state = take_registry(cpu, NULL, &cpu_entry);
     }
 
-    char dir[512];
+    /* The library's (or executable's) own directory, its adeadvm/ (where `make install` puts
+     * plugins beside libadeadvm.so) and ../lib/adeadvm/ (the same seen from bin/). */
+    char dir[512], sub[600];
     library_dir(dir, sizeof dir);
     add_dir(dir, strlen(dir));
+    if (dir[0]) {
+        snprintf(sub, sizeof sub, "%s/adeadvm", strcmp(dir, "/") ? dir : "");
+        add_dir(sub, strlen(sub));
+        snprintf(sub, sizeof sub, "%s/../lib/adeadvm", strcmp(dir, "/") ? dir : "");
+        char real[PATH_MAX];
+        if (realpath(sub, real)) add_dir(real, strlen(real));
+    }
     /* Empty components are skipped, not read as the current directory. */
     const char *p = getenv("ADEAD_PLUGIN_PATH");
     while (p && *p) {

@@ -35,7 +35,8 @@ typedef struct {
 } registry_entry;
 
 /* The table, built on the first call of either: entry 0 is the CPU, then every plugin file found
- * in the directory of libadeadvm itself (of the executable, for the static library), each
+ * in the directory of libadeadvm itself (of the executable, for the static library), its
+ * adeadvm/ and ../lib/adeadvm/ subdirectories (where the build and `make install` put them), each
  * directory of $ADEAD_PLUGIN_PATH (colon-separated), and ADEAD_PLUGIN_DIR; the first file for a
  * name wins. registry_get: NULL when i is out of range. */
 int registry_count(void);

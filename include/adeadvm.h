@@ -97,6 +97,12 @@ ADEAD_API int adead_vm_set_memory_limit(adead_vm *vm, uint64_t bytes);
  * device's own). Past it, copies are evicted in tensor-slot order (the only current copy goes
  * back to VM memory first); an op that cannot fit runs on the CPU, with the same bits. */
 ADEAD_API int adead_vm_set_gpu_memory_limit(adead_vm *vm, uint64_t bytes);
+/* Which executors run the tensor ops, before the first run: "auto" (NULL; the default: the CPU,
+ * and a GPU executor for ops of 1M elements and more or already on it), "cpu" (the CPU alone), or
+ * a plugin's name ("cuda", "vulkan": every op it supports goes to it, the rest to the CPU).
+ * Default from $ADEAD_EXECUTOR. The bits are the same whichever runs; ADEAD_E_ARG (and auto
+ * kept) when the named executor is not here or has no device the program may use. */
+ADEAD_API int adead_vm_set_executor(adead_vm *vm, const char *name);
 /* The CPU executor: SIMD level ("scalar", "sse2", "avx2", "avx512", "neon"; NULL or "auto" for
  * the best this CPU has) and thread count (0 = all cores). Defaults come from ADEAD_SIMD and
  * ADEAD_THREADS. Results are the same bits at every level and thread count; a level the CPU

@@ -97,16 +97,18 @@ int main(void)
     printf("\n## Kernels (include/adeadvm_kernels.def)\n\n"
            "The tensor kernels and their stable ids, which executors see (include/adeadvm_exec.h) and which never\n"
            "change when opcodes are added. Flags: elementwise (out[i] from in[i]), row-wise (a row from its row),\n"
-           "reads across (writing onto an input needs scratch), any dtype (not f32 only).\n\n"
+           "reads across (writing onto an input needs scratch), any dtype (not f32 only), flops (work grows faster than\n"
+           "its bytes: auto-dispatch sends it to a GPU from a smaller size, vm/dispatch.h).\n\n"
            "| id | kernel | opcode | inputs | shape rule | flags |\n|---|---|---|---|---|---|\n");
     static const char *const shapes[] = {"[M,K] x [K,N] -> [M,N]", "2-D, axes swapped", "the input's", "the input's (rank >= 1)",
                                          "[...,Sq,D], [...,Sk,D], [...,Sk,Dv] -> [...,Sq,Dv]", "numpy broadcasting"};
     for (uint32_t id = 0; id < ADEAD_K__END; id++) {
         const isa_kernel *k = isa_kernel_of_id(id);
         if (!k) continue;
-        printf("| %u | %s | `%s` | %d | %s | %s%s%s%s |\n", id, k->name, isa_ops[k->op].name, k->inputs, shapes[k->shape],
+        printf("| %u | %s | `%s` | %d | %s | %s%s%s%s%s |\n", id, k->name, isa_ops[k->op].name, k->inputs, shapes[k->shape],
                k->flags & K_ELEMENTWISE ? "elementwise " : "", k->flags & K_ROWWISE ? "row-wise " : "",
-               k->flags & K_READS_ACROSS ? "reads across " : "", k->flags & K_ANY_DTYPE ? "any dtype" : "");
+               k->flags & K_READS_ACROSS ? "reads across " : "", k->flags & K_ANY_DTYPE ? "any dtype " : "",
+               k->flags & K_FLOPS ? "flops" : "");
     }
     return 0;
 }

@@ -16,7 +16,7 @@ typedef enum {
     SHAPE_BROADCAST  /* numpy broadcasting of two inputs */
 } kernel_shape;
 
-enum { K_ELEMENTWISE = 1, K_ROWWISE = 2, K_READS_ACROSS = 4, K_ANY_DTYPE = 8 };
+enum { K_ELEMENTWISE = 1, K_ROWWISE = 2, K_READS_ACROSS = 4, K_ANY_DTYPE = 8, K_FLOPS = 16 };
 
 typedef struct {
     int op;           /* dense opcode (OP_MATMUL, ...) */

@@ -643,8 +643,9 @@ static void test_asm_keeps_its_source_and_old_output(void **state)
     assert_no_temp_files();
 }
 
-/* Executor plugins on $ADEAD_PLUGIN_PATH: --info says what each is, and a usable one takes the
- * ops it supports (here RELU from 2^20 elements on), with the CPU's bits. */
+/* Executor plugins on $ADEAD_PLUGIN_PATH: --info says what each is; a usable one takes the ops it
+ * supports when --executor names it (here RELU), with the CPU's bits, while auto leaves a
+ * memory-bound op on host data on the CPU; an unknown --executor is refused with the names. */
 static void test_vm_plugins(void **state)
 {
     (void)state;
@@ -663,6 +664,14 @@ static void test_vm_plugins(void **state)
     assert_contains(out, "executor nodev: not here: no device of its kind here");
     assert_contains(out, "executor badabi: refused: ");
     snprintf(cmd, sizeof cmd, "%s %s/bin/adead-vm --trace --digest --quiet %s", env, build_dir(), prog.s);
+    assert_int_equal(run_cmd(cmd, &out), 0);
+    keep(out);
+    assert_contains(out, "= y f32[1100000] <- a f32[1100000] on cpu");
+    snprintf(cmd, sizeof cmd, "%s %s/bin/adead-vm --executor nonesuch %s", env, build_dir(), prog.s);
+    assert_int_equal(run_cmd(cmd, &out), 1);
+    keep(out);
+    assert_contains(out, "adead_vm_set_executor: no executor \"nonesuch\" here (auto, cpu, ");
+    snprintf(cmd, sizeof cmd, "%s %s/bin/adead-vm --executor tiny --trace --digest --quiet %s", env, build_dir(), prog.s);
     assert_int_equal(run_cmd(cmd, &out), 0);
     keep(out);
     assert_contains(out, "= y f32[1100000] <- a f32[1100000] on tiny host device");
@@ -754,7 +763,7 @@ static void test_vm_info(void **state)
     assert_contains(r.text, "simd: best ");
     assert_contains(r.text, "simd levels usable here: scalar");
     assert_contains(r.text, "executors: cpu (");
-    assert_contains(r.text, "dispatch: ops of >= 1048576 elements");
+    assert_contains(r.text, "dispatch: MATMUL and ATTENTION of >= 262144 elements go to a GPU");
     assert_contains(r.text, " ns per decision here (no GPU), ");
     assert_contains(r.text, " ns with one GPU that takes every op (a stand-in; measured now)");
 }

@@ -1,7 +1,8 @@
 /* Auto-dispatch (vm/dispatch.h): which executor a tensor op goes to, with fake executors that
  * only answer `supports`. The rule: data resident on a GPU that supports the op stay there;
- * otherwise an op whose largest operand reaches gpu_min_elements goes to the first GPU that
- * supports it; everything else, and everything when there is no GPU, to the CPU. */
+ * otherwise an op whose largest operand reaches its class's threshold (gpu_min_elements for
+ * MATMUL and ATTENTION, gpu_min_streaming for the rest) goes to the first GPU that supports it;
+ * everything else, and everything when there is no GPU, to the CPU. */
 #include "../vm/dispatch.h"
 #include "testutil.h"
 
@@ -41,13 +42,13 @@ static adead_exec_op op_of(int kernel, int n_in, int64_t out, int64_t in0, int64
     return op;
 }
 
-enum { K_MATMUL = 1, K_SOFTMAX = 2 };
+enum { K_MATMUL = ADEAD_K_MATMUL, K_SOFTMAX = ADEAD_K_SOFTMAX };
 
 static void test_cpu_only(void **state)
 {
     (void)state;
     adead_exec_device cpu = {0};
-    dispatch_rules r = {&cpu, {NULL, NULL}, 0, DISPATCH_DEFAULT_GPU_MIN};
+    dispatch_rules r = {&cpu, {NULL, NULL}, 0, DISPATCH_DEFAULT_GPU_MIN, DISPATCH_DEFAULT_GPU_MIN_STREAMING};
     adead_exec_op big = op_of(K_MATMUL, 2, (int64_t)1 << 30, 1, 1, 0);
     assert_ptr_equal(dispatch_choose(&r, &big, -1), &cpu);
     /* A residency naming a GPU that is not there is ignored. */
@@ -63,7 +64,7 @@ static void test_size_threshold(void **state)
     fake_gpu g;
     fake_init(&g, "gpu", -1);
     const int64_t min = 1000;
-    dispatch_rules r = {&cpu, {&g.ex, NULL}, 1, min};
+    dispatch_rules r = {&cpu, {&g.ex, NULL}, 1, min, min};
     struct {
         adead_exec_op op;
         int to_gpu;
@@ -93,7 +94,7 @@ static void test_preference_and_residency(void **state)
     fake_gpu cuda, vk;
     fake_init(&cuda, "cuda", K_MATMUL);
     fake_init(&vk, "vulkan", -1);
-    dispatch_rules r = {&cpu, {&cuda.ex, &vk.ex}, 2, 100};
+    dispatch_rules r = {&cpu, {&cuda.ex, &vk.ex}, 2, 100, 100};
     adead_exec_op mm = op_of(K_MATMUL, 2, 1000, 1000, 1000, 0), sm = op_of(K_SOFTMAX, 1, 1000, 1000, 0, 0);
     adead_exec_op small_mm = op_of(K_MATMUL, 2, 4, 4, 4, 0), small_sm = op_of(K_SOFTMAX, 1, 4, 4, 0, 0);
     assert_ptr_equal(dispatch_choose(&r, &mm, -1), &cuda.ex);
@@ -110,12 +111,43 @@ static void test_preference_and_residency(void **state)
     assert_ptr_equal(dispatch_choose(&r, &sm, -1), &cpu);
 }
 
+/* The defaults (util/config.h): MATMUL and ATTENTION from 2^18 elements, the memory-bound ops
+ * never from host memory (their copies cost more than the CPU's op at every size measured), but
+ * where their inputs already are; dispatch_prefer_device sends everything a GPU supports. */
+static void test_default_classes(void **state)
+{
+    (void)state;
+    adead_exec_device cpu = {0};
+    fake_gpu g;
+    fake_init(&g, "gpu", -1);
+    dispatch_rules r = {&cpu, {&g.ex, NULL}, 1, 0, 0};
+    dispatch_set_defaults(&r);
+    const int64_t at = (int64_t)1 << 18, huge = (int64_t)1 << 40;
+    adead_exec_op mm = op_of(K_MATMUL, 2, at, 1, 1, 0), mm_small = op_of(K_MATMUL, 2, at - 1, at - 1, at - 1, 0);
+    adead_exec_op att = op_of(ADEAD_K_ATTENTION, 3, 1, at, 1, 1), attc = op_of(ADEAD_K_ATTENTION_CAUSAL, 3, 1, 1, 1, at);
+    assert_ptr_equal(dispatch_choose(&r, &mm, -1), &g.ex);
+    assert_ptr_equal(dispatch_choose(&r, &mm_small, -1), &cpu);
+    assert_ptr_equal(dispatch_choose(&r, &att, -1), &g.ex);
+    assert_ptr_equal(dispatch_choose(&r, &attc, -1), &g.ex);
+    static const int streaming[] = {ADEAD_K_RELU, ADEAD_K_TADD, ADEAD_K_TSUB, ADEAD_K_TMUL, ADEAD_K_TRANSPOSE, ADEAD_K_SOFTMAX};
+    for (size_t i = 0; i < sizeof streaming / sizeof streaming[0]; i++) {
+        adead_exec_op op = op_of(streaming[i], 1, huge, huge, 0, 0);
+        assert_ptr_equal(dispatch_choose(&r, &op, -1), &cpu);
+        assert_ptr_equal(dispatch_choose(&r, &op, 0), &g.ex); /* already on the GPU */
+    }
+    dispatch_prefer_device(&r);
+    adead_exec_op tiny = op_of(ADEAD_K_RELU, 1, 1, 1, 0, 0);
+    assert_ptr_equal(dispatch_choose(&r, &tiny, -1), &g.ex);
+    assert_ptr_equal(dispatch_choose(&r, &mm_small, -1), &g.ex);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cpu_only),
         cmocka_unit_test(test_size_threshold),
         cmocka_unit_test(test_preference_and_residency),
+        cmocka_unit_test(test_default_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,7 +112,7 @@ static outcome run(const program *p, fake_gpu *g, uint64_t gpu_limit, uint64_t f
     if (g) {
         char err[256];
         assert_int_equal(vm_attach_device(vm, &g->dev, NULL, err, sizeof err), ADEAD_OK);
-        vm->dispatch.gpu_min_elements = 0; /* every op goes to the device */
+        dispatch_prefer_device(&vm->dispatch); /* every op goes to the device */
     }
     if (gpu_limit) assert_int_equal(adead_vm_set_gpu_memory_limit(vm, gpu_limit), ADEAD_OK);
     bind_inputs(vm, p);
@@ -247,7 +247,7 @@ static void test_profile_names_executors(void **state)
     capture printed = {{0}, 0};
     adead_vm_set_print(vm, capture_write, &printed);
     assert_int_equal(vm_attach_device(vm, &g->dev, NULL, err, sizeof err), ADEAD_OK);
-    vm->dispatch.gpu_min_elements = 0;
+    dispatch_prefer_device(&vm->dispatch);
     assert_null(adead_vm_profile_text(vm)); /* off */
     assert_int_equal(adead_vm_set_profile(vm, 1), ADEAD_OK);
     assert_int_equal(adead_vm_run(vm), ADEAD_OK);

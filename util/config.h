@@ -25,10 +25,17 @@
 #ifndef VM_MAX_DEVICES
 #define VM_MAX_DEVICES 3
 #endif
-/* The seed's dispatch rule: an op whose largest operand has this many elements goes to a GPU
- * (below it, a launch and two copies cost more than the CPU's whole op). */
+/* Auto-dispatch (vm/dispatch.h): a MATMUL or ATTENTION whose largest operand has this many
+ * elements goes to a GPU. Measured on the H200 against a 16-core AVX-512 host, the op with its
+ * copies in and out: MATMUL pays from n = 512, 2^18 elements (bench/RESULTS.md). */
 #ifndef DISPATCH_DEFAULT_GPU_MIN
-#define DISPATCH_DEFAULT_GPU_MIN ((int64_t)1 << 20)
+#define DISPATCH_DEFAULT_GPU_MIN ((int64_t)1 << 18)
+#endif
+/* The same for the memory-bound ops (RELU, TADD/TSUB/TMUL, TRANSPOSE, SOFTMAX): never from host
+ * memory, since their PCIe copies alone take longer than the CPU's whole op at every size
+ * measured (4K to 16M elements); on inputs already on a GPU they run there. */
+#ifndef DISPATCH_DEFAULT_GPU_MIN_STREAMING
+#define DISPATCH_DEFAULT_GPU_MIN_STREAMING INT64_MAX
 #endif
 /* CPU threads at most: the pool's table size; more than any 2026 socket has. */
 #ifndef CPU_MAX_THREADS

@@ -39,6 +39,9 @@ static void usage(FILE *f)
             "  --simd LEVEL         CPU kernels: scalar, sse2, avx2, avx512, neon or auto (default:\n"
             "                       $ADEAD_SIMD, else the best this CPU has); results are identical\n"
             "  --threads N          CPU threads (default: $ADEAD_THREADS, else all cores; 0 = all)\n"
+            "  --executor NAME      auto (the CPU, and a GPU for large ops), cpu, or a plugin such as\n"
+            "                       cuda: every op it supports runs there (default: $ADEAD_EXECUTOR,\n"
+            "                       else auto); results are identical\n"
             "  --info               print the CPU, SIMD levels, executors and dispatch cost, and exit\n"
             "  --help, --version\n"
             "exit status: 0 ok, 1 bad usage or arguments, 2 the program does not load or assemble,\n"
@@ -114,6 +117,7 @@ typedef struct {
     fileio_out *trace_file; /* --trace-json: opened before the run, as --out files are */
     int stdout_taken; /* an --out writes .npy bytes to stdout: prints and the digest go to stderr */
     const char *simd;
+    const char *executor;
     long threads; /* -1: not given */
 } options;
 
@@ -186,6 +190,13 @@ static int parse_args(int argc, char **argv, options *o)
                 return -1;
             }
             o->trace_json = arg;
+            i++;
+        } else if (!strcmp(a, "--executor")) {
+            if (!arg) {
+                fprintf(stderr, "adead-vm: --executor takes a name (auto, cpu, cuda, ...)\n");
+                return -1;
+            }
+            o->executor = arg;
             i++;
         } else if (!strcmp(a, "--simd")) {
             if (!arg) {
@@ -450,7 +461,8 @@ static int run(int argc, char **argv)
         fprintf(stderr, "adead-vm: out of memory\n");
         goto done;
     }
-    if ((o.simd && (rc = adead_vm_set_simd(vm, o.simd))) || (o.threads >= 0 && (rc = adead_vm_set_threads(vm, (int)o.threads)))) {
+    if ((o.simd && (rc = adead_vm_set_simd(vm, o.simd))) || (o.threads >= 0 && (rc = adead_vm_set_threads(vm, (int)o.threads))) ||
+        (o.executor && (rc = adead_vm_set_executor(vm, o.executor)))) {
         fprintf(stderr, "adead-vm: %s\n", adead_vm_error(vm));
         goto done;
     }

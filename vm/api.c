@@ -50,6 +50,7 @@ int vm_trap(adead_vm *vm, int status, uint32_t pc, const char *fmt, ...)
 }
 
 static void dematerialize(adead_vm *vm);
+static int api_error(adead_vm *vm, int status, const char *fmt, ...);
 
 #define MAX_THREADS CPU_MAX_THREADS
 
@@ -93,17 +94,84 @@ static void apply_environment(adead_vm *vm)
     }
 }
 
-/* Every exact device of every usable executor plugin, in registry order (entry 0 is the CPU).
- * One that cannot open a queue is left out: the CPU runs its ops with the same bits. */
-static void attach_plugins(adead_vm *vm)
+/* Every exact device of the usable executor plugins named `only` (NULL: of every one), in
+ * registry order (entry 0 is the CPU); an inexact one too when the program is flagged relaxed.
+ * One that cannot open a queue is left out: the CPU runs its ops with the same bits. Returns how
+ * many were attached. */
+static int attach_plugins(adead_vm *vm, const char *only)
 {
+    int relaxed = (vm->prog->mod.flags & BIB_FLAG_RELAXED) != 0, n = 0;
     for (int i = 1; i < registry_count(); i++) {
         const registry_entry *e = registry_get(i);
+        if (only && strcmp(e->name, only)) continue;
         for (uint32_t k = 0; e->state == REGISTRY_USABLE && k < e->n_devices; k++) {
             char why[256];
-            if (e->devices[k]->caps & ADEAD_EXEC_CAP_EXACT) (void)vm_attach_device(vm, e->devices[k], NULL, why, sizeof why);
+            if ((e->devices[k]->caps & ADEAD_EXEC_CAP_EXACT) || relaxed)
+                n += vm_attach_device(vm, e->devices[k], NULL, why, sizeof why) == ADEAD_OK;
         }
     }
+    return n;
+}
+
+static void detach_devices(adead_vm *vm)
+{
+    for (int d = 0; d < vm->n_devices; d++) {
+        vm->devices[d].queue->ops->close(vm->devices[d].queue);
+        free(vm->devices[d].pend_ticket);
+        free(vm->devices[d].pend_pc);
+        memset(&vm->devices[d], 0, sizeof vm->devices[d]);
+        vm->dispatch.gpu[d] = NULL;
+    }
+    vm->n_devices = vm->dispatch.n_gpu = 0;
+}
+
+/* adead_vm_set_executor's work: 0, or ADEAD_E_ARG with the reason in err. */
+static int select_executor(adead_vm *vm, const char *name, char *err, size_t errlen)
+{
+    dispatch_set_defaults(&vm->dispatch);
+    if (!name || !*name || !strcmp(name, "auto")) {
+        detach_devices(vm);
+        attach_plugins(vm, NULL);
+        return ADEAD_OK;
+    }
+    if (!strcmp(name, "cpu")) {
+        detach_devices(vm);
+        return ADEAD_OK;
+    }
+    const registry_entry *e = NULL;
+    for (int i = 1; i < registry_count() && !e; i++)
+        if (!strcmp(registry_get(i)->name, name)) e = registry_get(i);
+    if (!e) {
+        size_t n = (size_t)snprintf(err, errlen, "no executor \"%.40s\" here (auto, cpu", name);
+        for (int i = 1; i < registry_count() && n < errlen; i++)
+            n += (size_t)snprintf(err + n, errlen - n, ", %s", registry_get(i)->name);
+        if (n < errlen) snprintf(err + n, errlen - n, ")");
+        return ADEAD_E_ARG;
+    }
+    if (e->state != REGISTRY_USABLE) {
+        snprintf(err, errlen, "executor %s is not usable here: %.200s", name, e->why);
+        return ADEAD_E_ARG;
+    }
+    detach_devices(vm);
+    if (!attach_plugins(vm, name)) {
+        snprintf(err, errlen, "executor %s has no device this program may use (none exact, or no queue)", name);
+        return ADEAD_E_ARG;
+    }
+    dispatch_prefer_device(&vm->dispatch); /* every op it supports goes to it */
+    return ADEAD_OK;
+}
+
+int adead_vm_set_executor(adead_vm *vm, const char *name)
+{
+    if (!vm) return ADEAD_E_ARG;
+    if (vm->state != VM_FRESH) return api_error(vm, ADEAD_E_ARG, "adead_vm_set_executor: call it before running");
+    char why[300];
+    vm->executor_env_err[0] = 0; /* an explicit choice replaces the environment's */
+    if (select_executor(vm, name, why, sizeof why)) {
+        select_executor(vm, "auto", NULL, 0); /* as if never called */
+        return api_error(vm, ADEAD_E_ARG, "adead_vm_set_executor: %s", why);
+    }
+    return ADEAD_OK;
 }
 
 adead_vm *adead_vm_new(const adead_program *prog)
@@ -133,7 +201,7 @@ adead_vm *adead_vm_new(const adead_program *prog)
     vm->mem_limit = ADEAD_DEFAULT_MEMORY;
     vm->print_fn = write_stdout;
     vm->dispatch.cpu = cpu_registry()->device(0);
-    vm->dispatch.gpu_min_elements = DISPATCH_DEFAULT_GPU_MIN;
+    dispatch_set_defaults(&vm->dispatch);
     vm->gpu_mem_limit = UINT64_MAX;
     char why[160];
     if (open_cpu_queue(vm, "auto", 0, why, sizeof why)) {
@@ -141,7 +209,15 @@ adead_vm *adead_vm_new(const adead_program *prog)
         return NULL;
     }
     apply_environment(vm);
-    attach_plugins(vm);
+    attach_plugins(vm, NULL);
+    const char *exec = getenv("ADEAD_EXECUTOR");
+    if (exec && *exec && strcmp(exec, "auto")) {
+        char why[300];
+        if (select_executor(vm, exec, why, sizeof why)) {
+            snprintf(vm->executor_env_err, sizeof vm->executor_env_err, "ADEAD_EXECUTOR=%.40s: %.200s", exec, why);
+            select_executor(vm, "auto", NULL, 0);
+        }
+    }
     vm->state = VM_FRESH;
     return vm;
 }
@@ -157,11 +233,7 @@ void adead_vm_free(adead_vm *vm)
     free(vm->code);
     free(vm->tensors);
     if (vm->cpu_queue) vm->cpu_queue->ops->close(vm->cpu_queue);
-    for (int d = 0; d < vm->n_devices; d++) {
-        vm->devices[d].queue->ops->close(vm->devices[d].queue);
-        free(vm->devices[d].pend_ticket);
-        free(vm->devices[d].pend_pc);
-    }
+    detach_devices(vm);
     free(vm->place);
     adead_vm_set_profile(vm, 0);
     free(vm);
@@ -424,6 +496,7 @@ int adead_vm_run(adead_vm *vm)
         return api_error(vm, ADEAD_E_ARG, "adead_vm_run: this VM has finished; create a new VM to run again");
     if (vm->simd_env_err[0]) return api_error(vm, ADEAD_E_ARG, "%s", vm->simd_env_err);
     if (vm->threads_env_err[0]) return api_error(vm, ADEAD_E_ARG, "%s", vm->threads_env_err);
+    if (vm->executor_env_err[0]) return api_error(vm, ADEAD_E_ARG, "%s", vm->executor_env_err);
     int rc = materialize(vm); /* a failure leaves the VM fresh: bind or raise the limit, and run again */
     if (rc) return rc;
     vm->err[0] = 0;

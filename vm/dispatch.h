@@ -1,7 +1,9 @@
-/* Auto-dispatch: which executor runs a tensor op. The seed's rule is the default: ops under
- * ADEAD_GPU_MIN_ELEMENTS (1M) elements run on the CPU's best SIMD; larger ones on a GPU (CUDA
- * first, then Vulkan) that supports them; data already resident on a GPU stays there. With no
- * GPU executor every op runs on the CPU. The choice never changes the bits, only the speed. */
+/* Auto-dispatch: which executor runs a tensor op. Data already resident on a GPU stays there;
+ * otherwise MATMUL and ATTENTION of at least gpu_min_elements elements (their largest operand)
+ * go to a GPU that supports them (CUDA first, then Vulkan), and the memory-bound ops at
+ * gpu_min_streaming (by default never: their copies cost more than the CPU's op); everything else
+ * runs on the CPU's best SIMD. With no GPU executor every op runs on the CPU. The thresholds are
+ * measured crossovers (util/config.h). The choice never changes the bits, only the speed. */
 #ifndef ADEAD_DISPATCH_H
 #define ADEAD_DISPATCH_H
 
@@ -9,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "../isa/kernels.h" /* K_FLOPS */
 #include "../util/config.h" /* VM_MAX_DEVICES, DISPATCH_DEFAULT_GPU_MIN */
 
 #define DISPATCH_MAX_GPUS VM_MAX_DEVICES
@@ -17,8 +20,27 @@ typedef struct {
     adead_exec_device *cpu;
     adead_exec_device *gpu[DISPATCH_MAX_GPUS]; /* in order of preference; NULL where absent */
     int n_gpu;
-    int64_t gpu_min_elements;         /* the size threshold */
+    int64_t gpu_min_elements;         /* the size threshold of MATMUL and ATTENTION */
+    int64_t gpu_min_streaming;        /* ... and of the memory-bound ops */
 } dispatch_rules;
+
+/* The kernels whose work grows faster than their bytes (K_FLOPS in adeadvm_kernels.def), as a
+ * mask by kernel id. */
+#define DISPATCH_FLOPS_BIT(OP, name, id, inputs, shape, flags) | ((flags) & K_FLOPS ? (uint64_t)1 << (id) : 0)
+static const uint64_t dispatch_flops_mask = 0
+#define KERNEL DISPATCH_FLOPS_BIT
+#include "../include/adeadvm_kernels.def"
+#undef KERNEL
+    ;
+#undef DISPATCH_FLOPS_BIT
+
+/* The defaults of util/config.h, or 0 and 0: every op a GPU supports goes to it. */
+static inline void dispatch_set_defaults(dispatch_rules *r)
+{
+    r->gpu_min_elements = DISPATCH_DEFAULT_GPU_MIN;
+    r->gpu_min_streaming = DISPATCH_DEFAULT_GPU_MIN_STREAMING;
+}
+static inline void dispatch_prefer_device(dispatch_rules *r) { r->gpu_min_elements = r->gpu_min_streaming = 0; }
 
 /* The op's largest operand, in elements. Without a loop: its trip count (1 to 3 inputs) would
  * be one more branch to predict per decision. (Reading all three in[] unconditionally, for
@@ -39,7 +61,8 @@ static inline adead_exec_device *dispatch_choose(const dispatch_rules *r, const 
     if (r->n_gpu <= 0) return r->cpu;
     if (residency >= 0 && residency < r->n_gpu && r->gpu[residency]->ops->supports(r->gpu[residency], op))
         return r->gpu[residency];
-    if (dispatch_size(op) >= r->gpu_min_elements)
+    int64_t min = op->kernel < 64 && (dispatch_flops_mask >> op->kernel & 1) ? r->gpu_min_elements : r->gpu_min_streaming;
+    if (dispatch_size(op) >= min)
         for (int g = 0; g < r->n_gpu; g++)
             if (r->gpu[g]->ops->supports(r->gpu[g], op)) return r->gpu[g];
     return r->cpu;

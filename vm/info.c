@@ -44,7 +44,7 @@ double dispatch_cost_ns(adead_exec_device *cpu, adead_exec_device *gpu, long dec
     r.cpu = cpu;
     r.gpu[0] = gpu;
     r.n_gpu = gpu != NULL;
-    r.gpu_min_elements = DISPATCH_DEFAULT_GPU_MIN;
+    dispatch_set_defaults(&r);
     uintptr_t sink = 0;
     double t = seconds();
     for (long i = 0; i < decisions; i++) {
@@ -101,7 +101,8 @@ char *adead_system_info(void)
         char *report = registry_report();
         tb_printf(&b, "%s", report ? report : "executor plugins: (out of memory)\n");
         free(report);
-        tb_printf(&b, "dispatch: ops of >= %lld elements go to a GPU when one supports them, else the cpu\n",
+        tb_printf(&b, "dispatch: MATMUL and ATTENTION of >= %lld elements go to a GPU that supports them, other ops only "
+                      "where their inputs already are, else the cpu\n",
                   (long long)DISPATCH_DEFAULT_GPU_MIN);
         static const adead_exec_device_ops stand_in_ops = {.supports = stand_in_supports};
         adead_exec_device stand_in;

@@ -409,7 +409,7 @@ static int choose_device(adead_vm *vm, const adead_exec_op *eop, const uint32_t 
     int resident = -1;
     for (int i = 0; i < n_in && resident < 0; i++) resident = residency_device_of(vm, slot[i]);
     dispatch_rules rules = vm->dispatch;
-    if (prefer_device) rules.gpu_min_elements = 0;
+    if (prefer_device) dispatch_prefer_device(&rules);
     adead_exec_device *dev = dispatch_choose(&rules, eop, resident);
     for (int g = 0; g < vm->n_devices; g++)
         if (vm->devices[g].dev == dev) return g;

@@ -123,6 +123,7 @@ struct adead_vm {
     uint64_t gpu_mem_limit; /* per device, bytes of tensor copies (adead_vm_set_gpu_memory_limit) */
     char simd_env_err[200];    /* a bad ADEAD_SIMD: the first run fails with it */
     char threads_env_err[200]; /* likewise ADEAD_THREADS */
+    char executor_env_err[300]; /* likewise ADEAD_EXECUTOR */
 };
 
 /* Stop with an error: formats "file:line: pc N (OP): message" into vm->err; returns status. */
