@@ -6,6 +6,7 @@
 #                        installed (what .ci/run runs)
 #   make docs            regenerate docs/isa.md from isa/opcodes.def
 #   make bench           interpreter benchmarks against lua5.4 and luajit -joff
+#   make bench-gpu       the CUDA executor against cuBLAS, a device copy and PyTorch (on a GPU)
 #   make install PREFIX=/usr/local DESTDIR=
 
 VERSION := 0.1.0
@@ -54,7 +55,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test check docs bench install clean examples
-all: $(BIN)/adead-asm $(BIN)/adead-vm $(STATIC) $(SHARED) $(LIB)/libadeadvm.so
+all: $(BIN)/adead-asm $(BIN)/adead-vm $(STATIC) $(SHARED) $(LIB)/libadeadvm.so cuda-plugin
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -155,6 +156,11 @@ fuzz-kernels: $(BUILD)/tests/fuzz_kernels
 bench-kernels: $(STATIC)
 	CC="$(CC)" sh bench/kernels.sh $(BUILD)
 
+# The CUDA executor beside cuBLAS, a device copy and PyTorch (bench/gpu.sh): on the GPU machine.
+.PHONY: bench-gpu
+bench-gpu: all
+	CC="$(CC)" sh bench/gpu.sh $(BUILD)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/adeadvm
 	install -m 755 $(BIN)/adead-asm $(BIN)/adead-vm $(DESTDIR)$(PREFIX)/bin/
@@ -164,9 +170,11 @@ install: all
 	ln -sf libadeadvm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libadeadvm.so
 	install -m 644 include/adeadvm.h include/adeadvm_exec.h include/adeadvm_kernels.def $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' adeadvm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/adeadvm.pc
+	if [ -f $(CUDA_PLUGIN) ]; then install -m 755 $(CUDA_PLUGIN) $(DESTDIR)$(PREFIX)/lib/adeadvm/; fi
 
 clean:
 	rm -rf build build-san build-clang-san build-aarch64 build-fuzz
 
 include fuzz/fuzz.mk
+include mk/cuda.mk
 include mk/plugins.mk

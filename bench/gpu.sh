@@ -1,0 +1,19 @@
+#!/bin/sh
+# `make bench-gpu`: the CUDA executor beside cuBLAS, a device copy and PyTorch (bench/gpu/).
+# Run it on the GPU machine. PyTorch's figures come from bench/gpu/torch_anchor.py, run just
+# before on the same GPU; without torch those ratios are left out.
+# Usage: sh bench/gpu.sh [BUILD_DIR]
+set -e
+build=${1:-build}
+cc=${CC:-cc}
+plugin="$build/lib/adeadvm/libadeadvm-cuda.so"
+[ -f "$plugin" ] || { echo "bench-gpu: skipped: $plugin was not built (no nvcc)"; exit 0; }
+mkdir -p "$build/bench" bench/out
+$cc -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -ffp-contract=off -O2 -pthread \
+    bench/gpu/bench_gpu.c backends/cuda/cuda_driver.c "$build/lib/libadeadvm.a" -lm -ldl -o "$build/bench/bench_gpu"
+anchors=bench/out/torch_anchors.txt
+: > "$anchors"
+if command -v python3 >/dev/null 2>&1; then python3 bench/gpu/torch_anchor.py > "$anchors" || true; fi
+date -u +"date: %Y-%m-%d %H:%M UTC"
+"$build/bin/adead-vm" --info | grep -E '^(cpu|executor cuda)' || true
+"$build/bench/bench_gpu" "$plugin" "$anchors"

@@ -1,0 +1,536 @@
+/* The CUDA executor (backends/cuda/, libadeadvm-cuda.so). Without the plugin file (no nvcc at
+ * build time) or without a GPU, the GPU tests skip with one line each; what can be checked
+ * anyway is: the plugin loads without the driver and says why it is not here, and
+ * `--executor cuda` is refused with that reason while the program still runs on the CPU.
+ * On a GPU: every kernel against the CPU executor (itself bit-exact with the scalar reference,
+ * tests/test_kernels.c), bit for bit, on random shapes (1, odd, tile non-multiples, 4096 and
+ * more, 64x64x8192) with NaN, ±Inf, subnormals, -0.0 and values near overflow; every MATMUL tile
+ * shape; unaligned tensors; then every example and a corpus of programs give the CPU's digest
+ * and printed text with `--executor cuda`, with device memory that runs out, and in fuel
+ * slices. */
+#include "../backends/cpu/cpu_reg.h"
+#include "../backends/registry.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <time.h>
+#include <unistd.h>
+
+static registry_entry cuda_entry;
+static int plugin_present, gpu_usable;
+static char plugin_path[600], skip_why[700];
+static adead_exec_device *gpu;
+static adead_exec_queue *gq, *cq;
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(plugin_path, sizeof plugin_path, "%s/lib/adeadvm/libadeadvm-cuda.so", build_dir());
+    plugin_present = access(plugin_path, R_OK) == 0;
+    if (!plugin_present) {
+        snprintf(skip_why, sizeof skip_why, "%s was not built (no nvcc)", plugin_path);
+        return 0;
+    }
+    char err[700];
+    if (registry_load(plugin_path, &cuda_entry, err, sizeof err)) fail_msg("%s", err);
+    if (cuda_entry.state != REGISTRY_USABLE) {
+        snprintf(skip_why, sizeof skip_why, "%s", cuda_entry.why);
+        return 0;
+    }
+    gpu = cuda_entry.devices[0];
+    if (!(gpu->caps & ADEAD_EXEC_CAP_EXACT)) fail_msg("%s failed its conformance probe: %s", gpu->name, gpu->inexact_reason);
+    if (gpu->ops->open_queue(gpu, NULL, &gq, err, sizeof err)) fail_msg("cuda queue: %s", err);
+    adead_exec_device *cpu = cpu_registry()->device(0);
+    if (cpu->ops->open_queue(cpu, NULL, &cq, err, sizeof err)) fail_msg("cpu queue: %s", err);
+    gpu_usable = 1;
+    printf("cuda: %s\n", gpu->name);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (gq) gq->ops->close(gq);
+    if (cq) cq->ops->close(cq);
+    return 0;
+}
+
+static void need_gpu(void)
+{
+    if (gpu_usable) return;
+    static int said;
+    if (!said++) printf("skip cuda: %s\n", skip_why);
+    skip();
+}
+
+/* ---- the plugin without a GPU ---- */
+
+static void test_plugin_loads_or_says_why(void **state)
+{
+    (void)state;
+    if (!plugin_present) {
+        printf("skip cuda: %s\n", skip_why);
+        skip();
+    }
+    assert_string_equal(cuda_entry.name, "cuda");
+    if (cuda_entry.state == REGISTRY_NOT_HERE) {
+        assert_true(strlen(cuda_entry.why) > 0);
+        assert_null(strchr(cuda_entry.why, '\n'));
+    } else {
+        assert_int_equal(cuda_entry.state, REGISTRY_USABLE);
+        assert_true(cuda_entry.n_devices >= 1);
+    }
+    char *info = adead_system_info();
+    assert_non_null(info);
+    if (!strstr(info, "executor cuda: ")) fail_msg("--info lacks the cuda line:\n%s", info);
+    free(info);
+}
+
+static adead_program *assemble(const char *src)
+{
+    adead_program *p = NULL;
+    char err[4096];
+    if (adead_program_assemble(src, strlen(src), "test.adasm", &p, err, sizeof err)) fail_msg("%s", err);
+    return p;
+}
+
+static void test_executor_choice(void **state)
+{
+    (void)state;
+    adead_program *p = assemble(".const a0 f32 [2, 2] = [1, 2, 3, 4]\n.tensor a f32\n.output c f32\n"
+                                " TLOADK a, a0\n MATMUL c, a, a\n HALT\n");
+    adead_vm *vm = adead_vm_new(p);
+    assert_non_null(vm);
+    assert_int_equal(adead_vm_set_executor(vm, "cpu"), ADEAD_OK);
+    assert_int_equal(adead_vm_set_executor(vm, "nonesuch"), ADEAD_E_ARG);
+    if (!strstr(adead_vm_error(vm), "no executor \"nonesuch\" here (auto, cpu"))
+        fail_msg("message: %s", adead_vm_error(vm));
+    int rc = adead_vm_set_executor(vm, "cuda");
+    if (gpu_usable) {
+        assert_int_equal(rc, ADEAD_OK);
+    } else if (plugin_present) {
+        assert_int_equal(rc, ADEAD_E_ARG);
+        if (!strstr(adead_vm_error(vm), "executor cuda is not usable here: ")) fail_msg("message: %s", adead_vm_error(vm));
+    }
+    assert_int_equal(adead_vm_run(vm), ADEAD_OK); /* on the CPU when cuda was refused */
+    adead_tensor_view c;
+    assert_int_equal(adead_vm_output(vm, "c", &c), ADEAD_OK);
+    assert_true(((const float *)c.data)[3] == 22.0f);
+    adead_vm_free(vm);
+    adead_program_free(p);
+}
+
+/* ---- kernels, bit for bit against the CPU executor ---- */
+
+typedef struct {
+    uint32_t dtype;
+    int rank;
+    int64_t dims[4];
+} shape;
+
+static int64_t shape_count(const shape *s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++) n *= s->dims[i];
+    return n;
+}
+
+static size_t elem_size(uint32_t dt) { return dt == ADEAD_EXEC_I64 ? 8 : 4; }
+
+/* Random inputs: 1 in `special` values from rng_f32_bits (NaN, ±Inf, subnormals, ±0, near
+ * overflow, tiny), the rest uniform in [-2, 2). 0: any bits (TRANSPOSE moves them). */
+static void fill_random(rng *r, void *data, int64_t n, size_t es, int special)
+{
+    uint32_t *u = data;
+    int64_t words = n * (int64_t)(es / 4);
+    for (int64_t i = 0; i < words; i++) {
+        if (!special || rng_u32(r) % (uint32_t)special == 0) {
+            u[i] = special ? rng_f32_bits(r) : rng_u32(r);
+        } else {
+            float f = ((float)(rng_u32(r) >> 8) / 8388608.0f - 1.0f) * 2.0f;
+            memcpy(&u[i], &f, 4);
+        }
+    }
+}
+
+static adead_exec_tensor tensor_of(const shape *s, adead_exec_buffer *b, uint64_t offset)
+{
+    adead_exec_tensor t;
+    memset(&t, 0, sizeof t);
+    t.dtype = s->dtype;
+    t.rank = s->rank;
+    memcpy(t.dims, s->dims, sizeof t.dims);
+    t.count = shape_count(s);
+    t.ref.buf = b;
+    t.ref.offset = offset;
+    return t;
+}
+
+static void check(adead_exec_queue *q, adead_exec_status st, const char *what)
+{
+    if (st) fail_msg("%s: status %d: %s", what, st, q->ops->last_error(q));
+}
+
+/* Runs kernel on the GPU (tensors at byte offset `offset` in their buffers) and on the CPU and
+ * compares the results' bits. */
+static void run_case(uint32_t kernel, const shape *in, int n_in, const shape *out, int special, uint64_t seed,
+                     uint64_t offset, const char *params)
+{
+    rng r = {seed * 0x9E3779B97F4A7C15ull + 1};
+    void *host[3] = {NULL, NULL, NULL};
+    adead_exec_buffer *gb[4] = {NULL, NULL, NULL, NULL}, *cb[4] = {NULL, NULL, NULL, NULL};
+    adead_exec_device *cpu = cpu_registry()->device(0);
+    adead_exec_op gop, cop;
+    memset(&gop, 0, sizeof gop);
+    gop.kernel = kernel;
+    gop.n_in = (uint32_t)n_in;
+    cop = gop;
+    adead_exec_queue *q = gq;
+    char err[256];
+    if (params) check(gq, gpu->ops->open_queue(gpu, params, &q, err, sizeof err), params);
+    for (int i = 0; i < n_in; i++) {
+        size_t bytes = (size_t)shape_count(&in[i]) * elem_size(in[i].dtype);
+        host[i] = malloc(bytes ? bytes : 1);
+        assert_non_null(host[i]);
+        fill_random(&r, host[i], shape_count(&in[i]), elem_size(in[i].dtype), special);
+        check(q, gpu->ops->alloc(gpu, bytes + offset, &gb[i]), "alloc");
+        check(q, q->ops->copy_in(q, (adead_exec_ref){gb[i], offset}, host[i], bytes), "copy_in");
+        check(cq, cpu->ops->wrap_host(cpu, host[i], bytes ? bytes : 1, &cb[i]), "wrap_host");
+        gop.in[i] = tensor_of(&in[i], gb[i], offset);
+        cop.in[i] = tensor_of(&in[i], cb[i], 0);
+    }
+    size_t obytes = (size_t)shape_count(out) * elem_size(out->dtype);
+    unsigned char *got = malloc(obytes + 1), *want = malloc(obytes + 1);
+    assert_non_null(got);
+    assert_non_null(want);
+    memset(got, 0xA5, obytes);
+    check(q, gpu->ops->alloc(gpu, obytes + offset, &gb[3]), "alloc");
+    check(cq, cpu->ops->wrap_host(cpu, want, obytes + 1, &cb[3]), "wrap_host");
+    gop.out = tensor_of(out, gb[3], offset);
+    cop.out = tensor_of(out, cb[3], 0);
+    if (!gpu->ops->supports(gpu, &gop)) fail_msg("kernel %u: not supported on the GPU", kernel);
+    adead_exec_ticket t;
+    check(q, q->ops->submit(q, &gop, 1, &t), "submit");
+    check(q, q->ops->copy_out(q, got, gop.out.ref, obytes), "copy_out");
+    check(q, q->ops->wait(q, 0), "wait");
+    check(cq, cq->ops->submit(cq, &cop, 1, &t), "cpu submit");
+    check(cq, cq->ops->wait(cq, t), "cpu wait");
+    size_t es = elem_size(out->dtype);
+    for (size_t i = 0; i < obytes; i += es)
+        if (memcmp(got + i, want + i, es)) {
+            uint32_t g, w;
+            memcpy(&g, got + i, 4);
+            memcpy(&w, want + i, 4);
+            char dims[96] = "";
+            for (int k = 0; k < n_in; k++) {
+                size_t n = strlen(dims);
+                snprintf(dims + n, sizeof dims - n, "%s[%lld,%lld,%lld,%lld]", k ? " " : "", (long long)in[k].dims[0],
+                         (long long)in[k].dims[1], (long long)in[k].dims[2], (long long)in[k].dims[3]);
+            }
+            fail_msg("kernel %u %s seed %llu%s%s: element %zu is 0x%08X on the GPU, 0x%08X on the CPU", kernel, dims,
+                     (unsigned long long)seed, params ? " " : "", params ? params : "", i / es, g, w);
+        }
+    for (int i = 0; i < 4; i++) {
+        if (gb[i]) gb[i]->ops->release(gb[i]);
+        if (cb[i]) cb[i]->ops->release(cb[i]);
+    }
+    for (int i = 0; i < 3; i++) free(host[i]);
+    free(got);
+    free(want);
+    if (q != gq) q->ops->close(q);
+}
+
+static shape f32s(int rank, int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    shape s = {ADEAD_EXEC_F32, rank, {a, b, c, d}};
+    return s;
+}
+
+static void matmul_case(int64_t M, int64_t K, int64_t N, int special, uint64_t seed, const char *params)
+{
+    shape in[2] = {f32s(2, M, K, 0, 0), f32s(2, K, N, 0, 0)}, out = f32s(2, M, N, 0, 0);
+    run_case(ADEAD_K_MATMUL, in, 2, &out, special, seed, 0, params);
+}
+
+static void test_matmul(void **state)
+{
+    (void)state;
+    need_gpu();
+    static const int64_t shapes[][3] = {
+        {1, 1, 1},     {1, 7, 1},      {3, 5, 2},      {2, 0, 3},       {17, 33, 9},     {33, 17, 35},
+        {64, 64, 64},  {127, 129, 131}, {128, 8, 128}, {129, 7, 257},   {256, 256, 256}, {1000, 1000, 1000},
+        {64, 8192, 64}, {4096, 64, 4096}, {4100, 3, 4097}, {1, 4096, 4096}, {4096, 4096, 1}, {2048, 2048, 2048},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        matmul_case(shapes[i][0], shapes[i][1], shapes[i][2], 64, i, NULL);
+        if (shapes[i][1] <= 64) matmul_case(shapes[i][0], shapes[i][1], shapes[i][2], 4, 100 + i, NULL); /* mostly edge values */
+    }
+    static const char *const tiles[] = {"matmul=256x128x8",  "matmul=128x256x8", "matmul=128x128x8",
+                                        "matmul=128x128x16", "matmul=128x128x32", "matmul=128x64x16",
+                                        "matmul=64x64x16",   "matmul=32x32x16",  "matmul=skinny"};
+    for (int t = 0; t < 9; t++) {
+        matmul_case(64, 300, 96, 32, 500 + t, tiles[t]);   /* K % 4 == 0, N % 4 == 0, a k tail */
+        matmul_case(300, 77, 260, 32, 200 + t, tiles[t]);  /* vec path, edges in M, N and k */
+        matmul_case(131, 20, 67, 8, 300 + t, tiles[t]);    /* N % 4 != 0 */
+        matmul_case(1, 1, 1, 2, 400 + t, tiles[t]);
+    }
+}
+
+static void test_matmul_8192(void **state)
+{
+    (void)state;
+    need_gpu();
+    matmul_case(8192, 1024, 8192, 256, 7, NULL);
+}
+
+static void test_softmax(void **state)
+{
+    (void)state;
+    need_gpu();
+    static const int64_t shapes[][2] = {{1, 1},   {3, 31},  {5, 32},    {7, 33},   {2, 100},  {64, 1024}, {3, 1025},
+                                        {2, 5000}, {1000, 128}, {65536, 64}, {5, 8192}, {1, 70000}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int special = 2; special <= 256; special *= 16) {
+            shape s = f32s(2, shapes[i][0], shapes[i][1], 0, 0);
+            run_case(ADEAD_K_SOFTMAX, &s, 1, &s, special, i * 7 + (uint64_t)special, 0, NULL);
+        }
+    shape r3 = f32s(3, 4, 3, 64, 0);
+    run_case(ADEAD_K_SOFTMAX, &r3, 1, &r3, 16, 99, 0, NULL);
+    run_case(ADEAD_K_SOFTMAX, &r3, 1, &r3, 16, 98, 4, NULL); /* unaligned */
+}
+
+static void test_relu_transpose(void **state)
+{
+    (void)state;
+    need_gpu();
+    static const int64_t ns[] = {1, 3, 4, 1023, (1 << 20) + 3, 1 << 24};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        shape s = f32s(1, ns[i], 0, 0, 0);
+        run_case(ADEAD_K_RELU, &s, 1, &s, 3, i, 0, NULL);
+        run_case(ADEAD_K_RELU, &s, 1, &s, 3, i, 4, NULL); /* not 16-byte aligned: the scalar path */
+    }
+    static const int64_t ts[][2] = {{1, 1}, {3, 5}, {33, 65}, {1000, 999}, {64, 64}, {1, 4097}, {4097, 1}, {4096, 4096}};
+    static const uint32_t dts[] = {ADEAD_EXEC_F32, ADEAD_EXEC_I32, ADEAD_EXEC_I64};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        for (int d = 0; d < 3; d++) {
+            shape a = {dts[d], 2, {ts[i][0], ts[i][1], 0, 0}}, o = {dts[d], 2, {ts[i][1], ts[i][0], 0, 0}};
+            run_case(ADEAD_K_TRANSPOSE, &a, 1, &o, 0, i * 3 + (uint64_t)d, d == 1 ? 4 : 0, NULL);
+        }
+}
+
+static void test_elementwise(void **state)
+{
+    (void)state;
+    need_gpu();
+    static const struct {
+        shape a, b, o;
+    } cases[] = {
+        {{1, 1, {1000}}, {1, 1, {1000}}, {1, 1, {1000}}},
+        {{1, 1, {1}}, {1, 1, {1000}}, {1, 1, {1000}}},
+        {{1, 2, {3, 1000}}, {1, 0, {0}}, {1, 2, {3, 1000}}}, /* b: rank 0, one element */
+        {{1, 2, {5, 1}}, {1, 2, {1, 7}}, {1, 2, {5, 7}}},
+        {{1, 3, {2, 3, 4}}, {1, 1, {4}}, {1, 3, {2, 3, 4}}},
+        {{1, 3, {3, 1, 5}}, {1, 3, {1, 4, 1}}, {1, 3, {3, 4, 5}}},
+        {{1, 4, {2, 1, 3, 1}}, {1, 4, {1, 4, 1, 6}}, {1, 4, {2, 4, 3, 6}}},
+        {{1, 2, {64, 1}}, {1, 2, {64, 4096}}, {1, 2, {64, 4096}}},
+        {{1, 2, {70000, 3}}, {1, 1, {3}}, {1, 2, {70000, 3}}},
+        {{1, 1, {1 << 24}}, {1, 1, {1 << 24}}, {1, 1, {1 << 24}}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (uint32_t k = ADEAD_K_TADD; k <= ADEAD_K_TMUL; k++) {
+            shape in[2] = {cases[i].a, cases[i].b};
+            run_case(k, in, 2, &cases[i].o, 3, i * 3 + k, i % 2 ? 4 : 0, NULL);
+        }
+}
+
+static void attention_case(uint32_t kernel, int rank, const int64_t *lead, int64_t sq, int64_t sk, int64_t d,
+                           int64_t dv, int special, uint64_t seed, const char *params)
+{
+    shape in[3], out;
+    int64_t tails[4][2] = {{sq, d}, {sk, d}, {sk, dv}, {sq, dv}};
+    shape *all[4] = {&in[0], &in[1], &in[2], &out};
+    for (int t = 0; t < 4; t++) {
+        *all[t] = f32s(rank, 0, 0, 0, 0);
+        for (int i = 0; i < rank - 2; i++) all[t]->dims[i] = lead[i];
+        all[t]->dims[rank - 2] = tails[t][0];
+        all[t]->dims[rank - 1] = tails[t][1];
+    }
+    run_case(kernel, in, 3, &out, special, seed, 0, params);
+}
+
+static void test_attention(void **state)
+{
+    (void)state;
+    need_gpu();
+    static const int64_t lead1[] = {1, 1}, lead23[] = {2, 3};
+    static const struct {
+        int rank;
+        const int64_t *lead;
+        int64_t sq, sk, d, dv;
+    } cases[] = {
+        {2, NULL, 5, 7, 3, 2},         {4, lead23, 17, 70, 8, 5},  {3, lead1, 64, 64, 64, 64},
+        {3, lead1, 130, 200, 40, 33}, {3, lead23, 9, 65, 256, 256}, {3, lead1, 100, 30, 16, 16},
+        {3, lead1, 30, 100, 16, 16},  {2, NULL, 2, 0, 3, 4},       {2, NULL, 3, 5, 0, 2},
+        {3, lead23, 1, 129, 128, 128}, {4, lead23, 257, 257, 64, 64}, {3, lead1, 2048, 2048, 64, 64},
+        {3, lead1, 300, 333, 128, 100}, {3, lead1, 70, 90, 7, 200},   {3, lead1, 129, 64, 256, 128},
+        {3, lead23, 65, 65, 1, 1},
+    };
+    static const char *const kernels[] = {NULL, "attention=warp"}; /* the tiled kernel where it runs, the warp one */
+    for (int w = 0; w < 2; w++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            for (uint32_t k = ADEAD_K_ATTENTION; k <= ADEAD_K_ATTENTION_CAUSAL; k++) {
+                attention_case(k, cases[i].rank, cases[i].lead, cases[i].sq, cases[i].sk, cases[i].d, cases[i].dv, 128,
+                               i * 2 + k, kernels[w]);
+                if (cases[i].sk <= 70) /* NaN and Inf somewhere in most rows */
+                    attention_case(k, cases[i].rank, cases[i].lead, cases[i].sq, cases[i].sk, cases[i].d, cases[i].dv, 16,
+                                   50 + i * 2 + k, kernels[w]);
+            }
+}
+
+static void test_bad_params(void **state)
+{
+    (void)state;
+    need_gpu();
+    adead_exec_queue *q = NULL;
+    char err[256];
+    assert_int_equal(gpu->ops->open_queue(gpu, "matmul=7x7", &q, err, sizeof err), ADEAD_EXEC_BAD_PARAMS);
+    assert_non_null(strstr(err, "not a tile"));
+    assert_int_equal(gpu->ops->open_queue(gpu, "threads=3", &q, err, sizeof err), ADEAD_EXEC_BAD_PARAMS);
+    assert_non_null(strstr(err, "unknown parameter \"threads=3\""));
+    assert_int_equal(gpu->ops->open_queue(gpu, "matmul=64x64x16", &q, err, sizeof err), ADEAD_EXEC_OK);
+    assert_string_equal(q->ops->settings(q), "matmul=64x64x16,attention=tiled");
+    q->ops->close(q);
+    assert_int_equal(gpu->ops->open_queue(gpu, "attention=warp,matmul=skinny", &q, err, sizeof err), ADEAD_EXEC_OK);
+    assert_string_equal(q->ops->settings(q), "matmul=skinny,attention=warp");
+    q->ops->close(q);
+}
+
+/* ---- programs: the digest and the printed text of a CPU run ---- */
+
+typedef struct {
+    int status;
+    char digest[65];
+    capture printed;
+    char err[1024];
+} outcome;
+
+static const struct {
+    const char *name, *source;
+} programs[] = {
+    {"examples/loop_sum.adasm", NULL},
+    {"examples/fib.adasm", NULL},
+    {"examples/softmax_rows.adasm", NULL},
+    {"examples/tasks.adasm", NULL},
+    {"examples/mlp.adasm", NULL},
+    {"chain", /* GPU op, host read, CPU-side write, GPU op; shapes that change */
+     ".const a0 f32 [5, 7] = [1, -2, 3, nan, 5, -0.0, 7, 1e-40, 2, -3, 4, 0.5, inf, 6, 0.25, 1, 2, 3, 4, 5, 6,\n"
+     "  -1, -2, -3, -4, -5, -6, -7, 9, 8, 7, 6, 5, 4, 3]\n"
+     ".const b0 f32 [7, 3] = [0.5, 1, -1, 2, 0, 3, -0.5, 1e-39, 1, 1, 1, 1, 2, 2, 2, -inf, 0, 1, 3, -2, 0.125]\n"
+     ".const bias0 f32 [3] = [0.1, -0.2, 1e-41]\n"
+     ".tensor a f32\n.tensor b f32\n.tensor bias f32\n.tensor c f32\n.tensor d f32\n.tensor t f32\n"
+     ".output e f32\n.output s f32\n.output k f32\n.output tt f32\n"
+     "main:\n"
+     " TLOADK a, a0\n TLOADK b, b0\n TLOADK bias, bias0\n"
+     " MATMUL c, a, b\n RELU d, c\n PRINTT c\n"
+     " LDI r1, 4\n TLD r2, d, r1\n PRINTI r2\n"
+     " TADD e, d, bias\n SOFTMAX s, e\n"
+     " LDI r3, 0\n LDI r4, 1065353216\n TST e, r3, r4\n SOFTMAX s, e\n"
+     " TRANSPOSE t, a\n RELU a, a\n TADD a, a, a\n TMUL t, t, t\n TSUB tt, t, t\n"
+     " TCOPY k, e\n RELU k, k\n TFILL d, r4\n TADD d, d, d\n PRINTT d\n"
+     " LDI r5, 3\n LDI r6, 5\n TRESHAPE c, r5, 2\n RELU c, c\n PRINTT c\n"
+     " HALT\n"},
+    {"attention",
+     ".const q0 f32 [2, 4, 3] = [1, 0, -1, 0.5, 2, nan, -0.0, 1, 1, 3, -3, 1e-40, 1, 1, 1, 2, 2, 2, -1, -1, -1, 0, 0, 0]\n"
+     ".const kk0 f32 [2, 5, 3] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 0, 1, 0, 1, 0, -1, -2, -3, 0.5, 0.5, 0.5, 2, -2, 2, 1e-39, 0, 1, inf, 0, 0]\n"
+     ".const v0 f32 [2, 5, 2] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10]\n"
+     ".tensor q f32\n.tensor k f32\n.tensor v f32\n.output o f32\n.output oc f32\n.output m f32\n"
+     " TLOADK q, q0\n TLOADK k, kk0\n TLOADK v, v0\n"
+     " ATTENTION o, q, k, v\n ATTENTION_CAUSAL oc, q, k, v\n TADD m, o, oc\n SOFTMAX m, m\n"
+     " MATMUL o, o, o\n" /* not 2-D: a trap, on every executor alike */
+     " HALT\n"},
+    {"gpu opcodes",
+     ".const a0 f32 [3, 3] = [1, 2, 3, -4, 5, -6, 7, 1e-40, nan]\n"
+     ".tensor a f32\n.output c f32\n.output g f32\n"
+     " TLOADK a, a0\n MATMUL c, a, a\n MATMUL c, c, a\n TRANSPOSE c, c\n"
+     " GPU_ALLOC a\n GPU_MATMUL g, a, c\n GPU_SYNC\n VK_COMPUTE RELU, g, g\n VK_SUBMIT\n VK_SYNC\n PRINTT g\n HALT\n"},
+    {"tasks",
+     ".const a0 f32 [4, 4] = [1, 2, 3, 4, 5, 6, 7, 8, -1, -2, -3, -4, 0.5, 0.25, 0.125, 1e-40]\n"
+     ".tensor a f32\n.output x f32\n.output y f32\n"
+     " TLOADK a, a0\n SPAWN r1, w, r0\n MATMUL x, a, a\n YIELD\n RELU x, x\n JOIN r2, r1\n TADD x, x, y\n HALT\n"
+     "w:\n MATMUL y, a, a\n YIELD\n SOFTMAX y, y\n PRINTT y\n RET\n"},
+};
+#define N_PROGRAMS (sizeof programs / sizeof programs[0])
+
+static outcome run_program(size_t i, const char *executor, uint64_t gpu_limit, uint64_t fuel_step)
+{
+    outcome o;
+    memset(&o, 0, sizeof o);
+    adead_program *prog = NULL;
+    char err[4096];
+    int rc = programs[i].source ? adead_program_assemble(programs[i].source, strlen(programs[i].source), "test.adasm", &prog,
+                                                         err, sizeof err)
+                                : adead_program_load_file(programs[i].name, &prog, err, sizeof err);
+    if (rc) fail_msg("%s: %s", programs[i].name, err);
+    adead_vm *vm = adead_vm_new(prog);
+    assert_non_null(vm);
+    adead_vm_set_print(vm, capture_write, &o.printed);
+    if (adead_vm_set_executor(vm, executor)) fail_msg("%s: %s", executor, adead_vm_error(vm));
+    if (gpu_limit) assert_int_equal(adead_vm_set_gpu_memory_limit(vm, gpu_limit), ADEAD_OK);
+    if (!strcmp(programs[i].name, "examples/mlp.adasm")) {
+        adead_tensor_view t;
+        void *data;
+        assert_int_equal(adead_npy_read("examples/mlp/x.npy", &t, &data, err, sizeof err), ADEAD_OK);
+        assert_int_equal(adead_vm_bind(vm, "x", t.dtype, t.rank, t.dims, t.data), ADEAD_OK);
+        free(data);
+    }
+    if (fuel_step) adead_vm_set_fuel(vm, fuel_step);
+    o.status = adead_vm_run(vm);
+    while (fuel_step && o.status == ADEAD_E_FUEL) {
+        adead_vm_add_fuel(vm, fuel_step);
+        o.status = adead_vm_run(vm);
+    }
+    snprintf(o.err, sizeof o.err, "%s", adead_vm_error(vm));
+    if (!o.status) assert_int_equal(adead_vm_digest(vm, o.digest), ADEAD_OK);
+    adead_vm_free(vm);
+    adead_program_free(prog);
+    return o;
+}
+
+static void programs_match(uint64_t gpu_limit, uint64_t fuel_step, const char *how)
+{
+    for (size_t i = 0; i < N_PROGRAMS; i++) {
+        outcome want = run_program(i, "cpu", 0, 0), got = run_program(i, "cuda", gpu_limit, fuel_step);
+        const char *name = programs[i].name;
+        if (got.status != want.status) fail_msg("%s %s: status %d, CPU %d (%s)", name, how, got.status, want.status, got.err);
+        if (strcmp(got.digest, want.digest)) fail_msg("%s %s: digest %s, CPU %s", name, how, got.digest, want.digest);
+        if (strcmp(got.printed.buf, want.printed.buf))
+            fail_msg("%s %s printed:\n%s\nthe CPU printed:\n%s", name, how, got.printed.buf, want.printed.buf);
+        if (want.status && strcmp(got.err, want.err)) fail_msg("%s %s: '%s', CPU '%s'", name, how, got.err, want.err);
+    }
+}
+
+static void test_programs(void **state)
+{
+    (void)state;
+    need_gpu();
+    programs_match(0, 0, "with --executor cuda");
+    programs_match(256, 0, "with 256 bytes of GPU memory");
+    programs_match(0, 5, "in fuel slices of 5");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plugin_loads_or_says_why),
+        cmocka_unit_test(test_executor_choice),
+        cmocka_unit_test(test_bad_params),
+        cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_matmul_8192),
+        cmocka_unit_test(test_softmax),
+        cmocka_unit_test(test_relu_transpose),
+        cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_programs),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
