@@ -398,11 +398,123 @@ static void test_bad_params(void **state)
     assert_int_equal(gpu->ops->open_queue(gpu, "threads=3", &q, err, sizeof err), ADEAD_EXEC_BAD_PARAMS);
     assert_non_null(strstr(err, "unknown parameter \"threads=3\""));
     assert_int_equal(gpu->ops->open_queue(gpu, "matmul=64x64x16", &q, err, sizeof err), ADEAD_EXEC_OK);
-    assert_string_equal(q->ops->settings(q), "matmul=64x64x16,attention=tiled");
+    assert_string_equal(q->ops->settings(q), "matmul=64x64x16,attention=tiled,fuse=on");
     q->ops->close(q);
-    assert_int_equal(gpu->ops->open_queue(gpu, "attention=warp,matmul=skinny", &q, err, sizeof err), ADEAD_EXEC_OK);
-    assert_string_equal(q->ops->settings(q), "matmul=skinny,attention=warp");
+    assert_int_equal(gpu->ops->open_queue(gpu, "attention=warp,matmul=skinny,fuse=off", &q, err, sizeof err), ADEAD_EXEC_OK);
+    assert_string_equal(q->ops->settings(q), "matmul=skinny,attention=warp,fuse=off");
     q->ops->close(q);
+}
+
+/* ---- fused runs: sequences of ops submitted together, against the CPU ---- */
+
+typedef struct {
+    shape s;
+    int special; /* fill_random's; 0 with s.rank < 0 never happens: every tensor starts random */
+} seq_tensor;
+
+typedef struct {
+    uint32_t kernel;
+    int out, in[3], n_in;
+} seq_op;
+
+/* Runs ops[] in one submit on the GPU (queue params) and on the CPU over tensors[] (random, from
+ * seed) and compares every tensor's bits afterwards. */
+static void run_sequence(const seq_tensor *ts, int n_t, const seq_op *ops, int n_ops, uint64_t seed, const char *params)
+{
+    enum { MAXT = 8, MAXOPS = 12 };
+    assert_true(n_t <= MAXT && n_ops <= MAXOPS);
+    rng r = {seed * 0x9E3779B97F4A7C15ull + 3};
+    adead_exec_device *cpu = cpu_registry()->device(0);
+    adead_exec_queue *q = gq;
+    char err[256];
+    if (params) check(gq, gpu->ops->open_queue(gpu, params, &q, err, sizeof err), params);
+    float *host[MAXT], *got[MAXT];
+    adead_exec_buffer *gb[MAXT], *cb[MAXT];
+    for (int i = 0; i < n_t; i++) {
+        size_t bytes = (size_t)shape_count(&ts[i].s) * 4;
+        host[i] = malloc(bytes);
+        got[i] = malloc(bytes);
+        assert_true(host[i] && got[i]);
+        fill_random(&r, host[i], shape_count(&ts[i].s), 4, ts[i].special);
+        check(q, gpu->ops->alloc(gpu, bytes, &gb[i]), "alloc");
+        check(q, q->ops->copy_in(q, (adead_exec_ref){gb[i], 0}, host[i], bytes), "copy_in");
+        check(cq, cpu->ops->wrap_host(cpu, host[i], bytes, &cb[i]), "wrap_host");
+    }
+    adead_exec_op g[MAXOPS], c[MAXOPS];
+    for (int k = 0; k < n_ops; k++) {
+        memset(&g[k], 0, sizeof g[k]);
+        g[k].kernel = ops[k].kernel;
+        g[k].n_in = (uint32_t)ops[k].n_in;
+        c[k] = g[k];
+        g[k].out = tensor_of(&ts[ops[k].out].s, gb[ops[k].out], 0);
+        c[k].out = tensor_of(&ts[ops[k].out].s, cb[ops[k].out], 0);
+        for (int j = 0; j < ops[k].n_in; j++) {
+            g[k].in[j] = tensor_of(&ts[ops[k].in[j]].s, gb[ops[k].in[j]], 0);
+            c[k].in[j] = tensor_of(&ts[ops[k].in[j]].s, cb[ops[k].in[j]], 0);
+        }
+    }
+    adead_exec_ticket t;
+    check(q, q->ops->submit(q, g, (uint32_t)n_ops, &t), "submit");
+    for (int i = 0; i < n_t; i++)
+        check(q, q->ops->copy_out(q, got[i], (adead_exec_ref){gb[i], 0}, (uint64_t)shape_count(&ts[i].s) * 4), "copy_out");
+    check(q, q->ops->wait(q, 0), "wait");
+    for (int k = 0; k < n_ops; k++) {
+        check(cq, cq->ops->submit(cq, &c[k], 1, &t), "cpu submit");
+        check(cq, cq->ops->wait(cq, t), "cpu wait");
+    }
+    for (int i = 0; i < n_t; i++) {
+        int64_t n = shape_count(&ts[i].s);
+        for (int64_t e = 0; e < n; e++)
+            if (memcmp(&got[i][e], &host[i][e], 4)) {
+                uint32_t a, b;
+                memcpy(&a, &got[i][e], 4);
+                memcpy(&b, &host[i][e], 4);
+                fail_msg("sequence seed %llu%s%s: tensor %d element %lld is 0x%08X on the GPU, 0x%08X on the CPU",
+                         (unsigned long long)seed, params ? " " : "", params ? params : "", i, (long long)e, a, b);
+            }
+        gb[i]->ops->release(gb[i]);
+        cb[i]->ops->release(cb[i]);
+        free(host[i]);
+        free(got[i]);
+    }
+    if (q != gq) q->ops->close(q);
+}
+
+static void test_fused_runs(void **state)
+{
+    (void)state;
+    need_gpu();
+    enum { A, B, C, BIAS, S, FULL, Y, Z };
+    const seq_tensor ts[] = {
+        {f32s(2, 300, 77, 0, 0), 64}, {f32s(2, 77, 260, 0, 0), 64}, {f32s(2, 300, 260, 0, 0), 64},
+        {f32s(1, 260, 0, 0, 0), 8},   {f32s(0, 0, 0, 0, 0), 4},     {f32s(2, 300, 260, 0, 0), 8},
+        {f32s(2, 300, 260, 0, 0), 8}, {f32s(2, 300, 260, 0, 0), 8},
+    };
+    /* A MATMUL with five steps in its epilogue (bias row, relu, scalar, full with the chain value
+     * second, relu), then an elementwise run onto another tensor broken by SOFTMAX and by an op
+     * whose other operand is the run's own result. */
+    const seq_op mm_run[] = {
+        {ADEAD_K_MATMUL, C, {A, B}, 2}, {ADEAD_K_TADD, C, {C, BIAS}, 2}, {ADEAD_K_RELU, C, {C}, 1},
+        {ADEAD_K_TMUL, C, {C, S}, 2},   {ADEAD_K_TSUB, C, {FULL, C}, 2}, {ADEAD_K_RELU, C, {C}, 1},
+        {ADEAD_K_TADD, Y, {FULL, BIAS}, 2}, {ADEAD_K_TSUB, Y, {S, Y}, 2}, {ADEAD_K_SOFTMAX, Y, {Y}, 1},
+        {ADEAD_K_RELU, Y, {Y}, 1},      {ADEAD_K_TMUL, Y, {Y, Y}, 2},   {ADEAD_K_TADD, Z, {Y, C}, 2},
+    };
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        run_sequence(ts, 8, mm_run, 12, seed, NULL);
+        run_sequence(ts, 8, mm_run, 12, seed, "fuse=off");
+        run_sequence(ts, 8, mm_run, 12, seed, "matmul=skinny");
+    }
+    /* Seven in-place steps: the run is cut at FUSE_MAX and goes on as a second run. */
+    const seq_op long_run[] = {
+        {ADEAD_K_MATMUL, C, {A, B}, 2}, {ADEAD_K_TADD, C, {C, BIAS}, 2}, {ADEAD_K_TMUL, C, {C, S}, 2},
+        {ADEAD_K_TSUB, C, {C, FULL}, 2}, {ADEAD_K_RELU, C, {C}, 1},      {ADEAD_K_TADD, C, {BIAS, C}, 2},
+        {ADEAD_K_TMUL, C, {FULL, C}, 2}, {ADEAD_K_RELU, C, {C}, 1},
+    };
+    run_sequence(ts, 8, long_run, 8, 9, NULL);
+    /* Rows of 77: no float4 path. */
+    const seq_tensor odd[] = {{f32s(2, 33, 77, 0, 0), 8}, {f32s(1, 77, 0, 0, 0), 8}, {f32s(2, 33, 77, 0, 0), 8}};
+    const seq_op odd_run[] = {{ADEAD_K_TADD, 2, {0, 1}, 2}, {ADEAD_K_RELU, 2, {2}, 1}, {ADEAD_K_TMUL, 2, {0, 2}, 2}};
+    run_sequence(odd, 3, odd_run, 3, 10, NULL);
 }
 
 /* ---- programs: the digest and the printed text of a CPU run ---- */
@@ -530,6 +642,7 @@ int main(void)
         cmocka_unit_test(test_relu_transpose),
         cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_fused_runs),
         cmocka_unit_test(test_programs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -14,6 +14,7 @@
     X(ELEMENTWISE, RELU, "adead_relu") X(ELEMENTWISE, BIN_FLAT, "adead_binary_flat")                 \
     X(ELEMENTWISE, BIN_BCAST, "adead_binary_bcast") X(ELEMENTWISE, TRANSPOSE4, "adead_transpose4")   \
     X(ELEMENTWISE, TRANSPOSE8, "adead_transpose8")                                                   \
+    X(ELEMENTWISE, FUSED_ELEMENTWISE, "adead_fused_elementwise")                                     \
     X(MATMUL, MM_256x128x8, "adead_matmul_256x128x8") X(MATMUL, MM_256x128x8_VEC, "adead_matmul_256x128x8_vec") \
     X(MATMUL, MM_128x256x8, "adead_matmul_128x256x8") X(MATMUL, MM_128x256x8_VEC, "adead_matmul_128x256x8_vec") \
     X(MATMUL, MM_128x128x8, "adead_matmul_128x128x8") X(MATMUL, MM_128x128x8_VEC, "adead_matmul_128x128x8_vec") \
@@ -87,6 +88,19 @@ typedef enum {
 } cuda_tile;
 extern const char *const cuda_tile_names[CUDA_MM__COUNT];
 
+/* A fused run's steps: the device's struct fuse_chain (fuse.cuh), field for field. */
+#define FUSE_MAX 6
+enum { FUSE_ADD, FUSE_SUB, FUSE_MUL, FUSE_RELU };
+enum { FUSE_FULL, FUSE_ROW, FUSE_SCALAR };
+typedef struct {
+    int op, swap, kind, pad;
+    CUdeviceptr other;
+} fuse_step;
+typedef struct {
+    int n, pad;
+    fuse_step s[FUSE_MAX];
+} fuse_chain;
+
 typedef struct {
     adead_exec_queue q;
     cuda_dev *d;
@@ -96,6 +110,12 @@ typedef struct {
     int stage_pending[CUDA_STAGES], next_stage, staging_failed;
     cuda_tile tile; /* MATMUL's tile shape (params "matmul=..."); auto: by the output's size */
     int attention_warp; /* params "attention=warp": the warp kernel even where the tiled one runs */
+    int fuse;           /* params "fuse=on" (the default) or "off" (cuda_fuse.h) */
+    int pend;           /* the held run: 0 none, 1 a MATMUL and its steps, 2 elementwise steps */
+    adead_exec_op pend_op;         /* its first op (the run's result is pend_op.out) */
+    adead_exec_ticket pend_ticket; /* ... and that op's ticket */
+    CUdeviceptr pend_base;         /* an elementwise run's input */
+    fuse_chain chain;
     adead_exec_ticket issued, synced, failed;
     adead_exec_status failed_status;
     char err[512];

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "../cpu/ref_ops.h" /* ref_attention_scale: the scale is the reference's double formula */
-#include "cuda_internal.h"
+#include "cuda_fuse.h"
 
 #define MAX_BLOCKS_PER_SM 32
 
@@ -166,13 +166,18 @@ static cuda_tile choose_tile(const cuda_dev *d, int64_t M, int64_t N)
     return CUDA_MM_SKINNY;
 }
 
-static CUresult matmul(cuda_queue *cq, const adead_exec_op *op)
+CUresult cuda_launch_matmul(cuda_queue *cq, const adead_exec_op *op, const fuse_chain *ep)
 {
     CUdeviceptr a = dptr(&op->in[0]), b = dptr(&op->in[1]), c = dptr(&op->out);
     int64_t M = op->in[0].dims[0], K = op->in[0].dims[1], N = op->in[1].dims[1];
     cuda_tile t = cq->tile != CUDA_MM_AUTO ? cq->tile : choose_tile(cq->d, M, N);
     int vec = t == CUDA_MM_SKINNY ? !(N % 4) && !(K % 4) && !(a % 16) && !(b % 16) : !(N % 4) && !(b % 16) && !(c % 16);
-    void *args[] = {&a, &b, &c, &M, &K, &N};
+    fuse_chain none, *e = (fuse_chain *)ep;
+    if (!e) {
+        memset(&none, 0, sizeof none);
+        e = &none;
+    }
+    void *args[] = {&a, &b, &c, &M, &K, &N, e};
     return launch(cq, mm_kernels[t].fn + vec, (unsigned)tiles(M, N, mm_kernels[t].bm, mm_kernels[t].bn), 1,
                   t == CUDA_MM_SKINNY ? 128 : 256, 1, mm_kernels[t].shared, args);
 }
@@ -243,7 +248,7 @@ CUresult cuda_launch(cuda_queue *cq, const adead_exec_op *op)
     case ADEAD_K_TSUB:
     case ADEAD_K_TMUL: return binary(cq, op);
     case ADEAD_K_TRANSPOSE: return transpose(cq, op);
-    case ADEAD_K_MATMUL: return matmul(cq, op);
+    case ADEAD_K_MATMUL: return cuda_launch_matmul(cq, op, NULL);
     case ADEAD_K_SOFTMAX: return softmax(cq, op);
     default: return attention(cq, op);
     }
@@ -268,4 +273,17 @@ CUresult cuda_launch_exp_selfcheck(cuda_queue *cq, CUdeviceptr out)
 {
     void *args[] = {&out};
     return launch(cq, CUDA_FN_EXP_SELFCHECK, (unsigned)cq->d->sm_count * 8, 1, 256, 1, 0, args);
+}
+
+CUresult cuda_launch_fused_elementwise(cuda_queue *cq, CUdeviceptr base, CUdeviceptr out, int64_t rows, int64_t cols,
+                                       const fuse_chain *ch)
+{
+    int vec = !(cols % 4) && !(base % 16) && !(out % 16);
+    for (int k = 0; k < ch->n; k++)
+        if (ch->s[k].op != FUSE_RELU && ch->s[k].kind != FUSE_SCALAR && ch->s[k].other % 16) vec = 0;
+    int64_t per_row = vec ? cols / 4 : cols;
+    int64_t gx = (per_row + 256 * 16 - 1) / (256 * 16); /* a thread takes 16 or more elements of a row */
+    unsigned gy = (unsigned)(rows > 65535 ? 65535 : rows < 1 ? 1 : rows);
+    void *args[] = {&base, &out, &rows, &cols, (void *)ch, &vec};
+    return launch(cq, CUDA_FN_FUSED_ELEMENTWISE, (unsigned)(gx > 1024 ? 1024 : gx), gy, 256, 1, 0, args);
 }

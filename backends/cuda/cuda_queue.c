@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda_internal.h"
+#include "cuda_fuse.h"
 
 static cuda_queue *of(adead_exec_queue *q) { return (cuda_queue *)q->impl; }
 
@@ -22,6 +22,14 @@ static adead_exec_status fail(cuda_queue *cq, adead_exec_ticket ticket, CUresult
         snprintf(cq->err, sizeof cq->err, "%s: %s", what, cuda_error_text(cq->d->cu, r, text, sizeof text));
     }
     return cq->failed_status;
+}
+
+/* Launches the held fused run before anything that must follow it (context current). */
+static adead_exec_status flush_run(cuda_queue *cq)
+{
+    adead_exec_ticket blame = 0;
+    CUresult r = cuda_fuse_flush(cq, &blame);
+    return r == CU_OK ? ADEAD_EXEC_OK : fail(cq, blame, r, "kernel launch");
 }
 
 static void stage_init(cuda_queue *cq)
@@ -54,6 +62,11 @@ static adead_exec_status copy_in(adead_exec_queue *q, adead_exec_ref dst, const 
     adead_exec_ticket t = ++cq->issued;
     if (!bytes) return ADEAD_EXEC_OK;
     if (cuda_enter(cq->d)) return fail(cq, t, -1, "copy in");
+    adead_exec_status held = flush_run(cq);
+    if (held) {
+        cuda_leave(cq->d);
+        return held;
+    }
     const cuda_api *cu = cq->d->cu;
     CUdeviceptr to = (CUdeviceptr)(uintptr_t)dst.buf->impl + dst.offset;
     CUresult r = CU_OK;
@@ -84,6 +97,11 @@ static adead_exec_status copy_out(adead_exec_queue *q, void *host, adead_exec_re
     adead_exec_ticket t = ++cq->issued;
     if (!bytes) return ADEAD_EXEC_OK;
     if (cuda_enter(cq->d)) return fail(cq, t, -1, "copy out");
+    adead_exec_status held = flush_run(cq);
+    if (held) {
+        cuda_leave(cq->d);
+        return held;
+    }
     const cuda_api *cu = cq->d->cu;
     CUdeviceptr from = (CUdeviceptr)(uintptr_t)src.buf->impl + src.offset;
     CUresult r = CU_OK;
@@ -141,6 +159,9 @@ static adead_exec_status submit(adead_exec_queue *q, const adead_exec_op *ops, u
             st = ADEAD_EXEC_UNSUPPORTED; /* not sticky: the queue still works */
             break;
         }
+        if (cuda_fuse_take(cq, &ops[i], t)) continue; /* held, or joined the held run */
+        if ((st = flush_run(cq))) break;
+        if (cuda_fuse_take(cq, &ops[i], t)) continue; /* it starts a run of its own */
         CUresult r = cuda_launch(cq, &ops[i]);
         if (r != CU_OK) st = fail(cq, t, r, "kernel launch");
     }
@@ -153,9 +174,14 @@ static adead_exec_status wait(adead_exec_queue *q, adead_exec_ticket t)
 {
     cuda_queue *cq = of(q);
     if (cq->failed_status) return cq->failed && t && cq->failed > t ? ADEAD_EXEC_OK : cq->failed_status;
-    if (t && t <= cq->synced) return ADEAD_EXEC_OK;
+    if (t && t <= cq->synced) return ADEAD_EXEC_OK; /* (a held run's tickets are all past synced) */
     adead_exec_ticket upto = cq->issued;
     if (cuda_enter(cq->d)) return fail(cq, 0, -1, "wait");
+    adead_exec_status held = flush_run(cq);
+    if (held) {
+        cuda_leave(cq->d);
+        return held;
+    }
     CUresult r = cq->d->cu->StreamSynchronize(cq->stream);
     cuda_leave(cq->d);
     if (r != CU_OK) /* a kernel failed as it ran: the one to blame is known only when one was pending */
@@ -173,6 +199,7 @@ static void close_queue(adead_exec_queue *q)
     cuda_queue *cq = of(q);
     if (!cuda_enter(cq->d)) {
         const cuda_api *cu = cq->d->cu;
+        if (!cq->failed_status) flush_run(cq);
         cu->StreamSynchronize(cq->stream);
         for (int i = 0; i < CUDA_STAGES; i++) {
             if (cq->stage[i]) cu->MemFreeHost(cq->stage[i]);
@@ -194,6 +221,7 @@ static const adead_exec_queue_ops queue_ops = {
 static int parse_params(cuda_queue *cq, const char *params, char *err, size_t errlen)
 {
     cq->tile = CUDA_MM_AUTO;
+    cq->fuse = 1;
     for (const char *p = params ? params : ""; *p;) {
         size_t len = strcspn(p, ","), i;
         if (len > 7 && !strncmp(p, "matmul=", 7)) {
@@ -207,19 +235,23 @@ static int parse_params(cuda_queue *cq, const char *params, char *err, size_t er
                 return -1;
             }
             cq->tile = (cuda_tile)i;
+        } else if (len == 7 && !strncmp(p, "fuse=on", 7)) {
+            cq->fuse = 1;
+        } else if (len == 8 && !strncmp(p, "fuse=off", 8)) {
+            cq->fuse = 0;
         } else if (len == 14 && !strncmp(p, "attention=warp", 14)) {
             cq->attention_warp = 1;
         } else if (len == 15 && !strncmp(p, "attention=tiled", 15)) {
             cq->attention_warp = 0;
         } else if (len) {
-            snprintf(err, errlen, "unknown parameter \"%.*s\" (the CUDA executor takes matmul=TILE, attention=tiled|warp)",
+            snprintf(err, errlen, "unknown parameter \"%.*s\" (the CUDA executor takes matmul=TILE, attention=tiled|warp, fuse=on|off)",
                      (int)len, p);
             return -1;
         }
         p += len + (p[len] == ',');
     }
-    snprintf(cq->settings, sizeof cq->settings, "matmul=%s,attention=%s", cuda_tile_names[cq->tile],
-             cq->attention_warp ? "warp" : "tiled");
+    snprintf(cq->settings, sizeof cq->settings, "matmul=%s,attention=%s,fuse=%s", cuda_tile_names[cq->tile],
+             cq->attention_warp ? "warp" : "tiled", cq->fuse ? "on" : "off");
     return 0;
 }
 

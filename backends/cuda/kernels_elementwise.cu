@@ -2,6 +2,7 @@
  * arithmetic one model operation (docs/ops.md 1 and 3). Launched by the host side through the
  * driver API, so every entry is extern "C" with plain arguments. */
 #include "f32_model.cuh"
+#include "fuse.cuh"
 
 #include <stdint.h>
 
@@ -132,4 +133,27 @@ extern "C" __global__ void adead_transpose4(const unsigned *in, unsigned *out, i
 extern "C" __global__ void adead_transpose8(const unsigned long long *in, unsigned long long *out, int64_t M, int64_t N)
 {
     transpose_tile<unsigned long long>(in, out, M, N);
+}
+
+/* A run of elementwise ops fused into one pass (docs/cuda.md): out[r][c] = the chain's steps
+ * applied to base[r][c] in order; rows along the grid's y, columns along threads. out may be base
+ * (each element is read before it is written, by one thread); no other operand is out. */
+extern "C" __global__ void adead_fused_elementwise(const float *base, float *out, int64_t rows, int64_t cols,
+                                                   fuse_chain ch, int vec)
+{
+    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+        int64_t step = (int64_t)gridDim.x * blockDim.x, c0 = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+        if (vec) { /* cols % 4 == 0 and every pointer 16-byte aligned: four columns a thread */
+            for (int64_t c = c0 * 4; c < cols; c += step * 4) {
+                float4 v = *(const float4 *)&base[r * cols + c];
+                v.x = fuse_apply(ch, v.x, r, c, cols);
+                v.y = fuse_apply(ch, v.y, r, c + 1, cols);
+                v.z = fuse_apply(ch, v.z, r, c + 2, cols);
+                v.w = fuse_apply(ch, v.w, r, c + 3, cols);
+                *(float4 *)&out[r * cols + c] = v;
+            }
+        } else {
+            for (int64_t c = c0; c < cols; c += step) out[r * cols + c] = fuse_apply(ch, base[r * cols + c], r, c, cols);
+        }
+    }
 }

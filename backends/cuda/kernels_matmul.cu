@@ -22,6 +22,7 @@
  * of four, 64 apart (and so its columns with TN = 8), so that a warp's float4 reads hit distinct
  * banks or broadcast. */
 #include "f32_model.cuh"
+#include "fuse.cuh"
 
 #include <stdint.h>
 
@@ -131,7 +132,7 @@ struct tile_loader {
 
 template <int BM, int BN, int BK, int TM, int TN, int STAGES, bool VEC>
 __device__ __forceinline__ void matmul_tile(const float *__restrict__ A, const float *__restrict__ B, float *__restrict__ C,
-                                            int64_t M, int64_t K, int64_t N)
+                                            int64_t M, int64_t K, int64_t N, const fuse_chain &ep)
 {
     static_assert(BM == 16 * TM && BN == 16 * TN, "a 16 x 16 thread grid covers the tile");
     extern __shared__ __align__(16) float smem[];
@@ -195,24 +196,29 @@ __device__ __forceinline__ void matmul_tile(const float *__restrict__ A, const f
     }
     cp_async_wait<0>();
 
+    /* The epilogue: canonical results, then the fused steps (ep.n is 0 unless a queue fused). */
 #pragma unroll
     for (int i = 0; i < TM; i++) {
         int64_t r = m0 + lane_index<TM>(ty, i);
         if (r >= M) continue;
         float *crow = C + r * N;
+#pragma unroll
+        for (int j = 0; j < TN; j++) {
+            acc[i][j] = m_canon(acc[i][j]);
+            if (ep.n) acc[i][j] = fuse_apply(ep, acc[i][j], r, n0 + lane_index<TN>(tx, j), N);
+        }
         if (VEC && TN >= 4) {
 #pragma unroll
             for (int g = 0; g < TN / 4; g++) {
                 int64_t c = n0 + g * 64 + tx * 4;
                 if (c < N)
-                    *(float4 *)(crow + c) = make_float4(m_canon(acc[i][g * 4]), m_canon(acc[i][g * 4 + 1]),
-                                                        m_canon(acc[i][g * 4 + 2]), m_canon(acc[i][g * 4 + 3]));
+                    *(float4 *)(crow + c) = make_float4(acc[i][g * 4], acc[i][g * 4 + 1], acc[i][g * 4 + 2], acc[i][g * 4 + 3]);
             }
         } else {
 #pragma unroll
             for (int j = 0; j < TN; j++) {
                 int64_t c = n0 + lane_index<TN>(tx, j);
-                if (c < N) crow[c] = m_canon(acc[i][j]);
+                if (c < N) crow[c] = acc[i][j];
             }
         }
     }
@@ -221,16 +227,16 @@ __device__ __forceinline__ void matmul_tile(const float *__restrict__ A, const f
 /* One entry per tile shape and access width: adead_matmul_<BM>x<BN>x<BK>[_vec], dynamic shared
  * memory STAGES * BK * (BM + 4 + BN) floats (the host's matmul_shared). _vec needs N % 4 == 0
  * and B and C 16-byte aligned. The grid is 1-D: one block per tile. */
-#define MATMUL_ENTRY(BM, BN, BK, TM, TN, STAGES, MINB)                                                            \
-    extern "C" __global__ void __launch_bounds__(THREADS, MINB)                                                   \
-        adead_matmul_##BM##x##BN##x##BK(const float *A, const float *B, float *C, int64_t M, int64_t K, int64_t N) \
-    {                                                                                                            \
-        matmul_tile<BM, BN, BK, TM, TN, STAGES, false>(A, B, C, M, K, N);                                        \
-    }                                                                                                            \
-    extern "C" __global__ void __launch_bounds__(THREADS, MINB) adead_matmul_##BM##x##BN##x##BK##_vec(          \
-        const float *A, const float *B, float *C, int64_t M, int64_t K, int64_t N)                               \
-    {                                                                                                            \
-        matmul_tile<BM, BN, BK, TM, TN, STAGES, true>(A, B, C, M, K, N);                                         \
+#define MATMUL_ENTRY(BM, BN, BK, TM, TN, STAGES, MINB)                                                              \
+    extern "C" __global__ void __launch_bounds__(THREADS, MINB) adead_matmul_##BM##x##BN##x##BK(                   \
+        const float *A, const float *B, float *C, int64_t M, int64_t K, int64_t N, fuse_chain ep)                  \
+    {                                                                                                              \
+        matmul_tile<BM, BN, BK, TM, TN, STAGES, false>(A, B, C, M, K, N, ep);                                      \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(THREADS, MINB) adead_matmul_##BM##x##BN##x##BK##_vec(            \
+        const float *A, const float *B, float *C, int64_t M, int64_t K, int64_t N, fuse_chain ep)                  \
+    {                                                                                                              \
+        matmul_tile<BM, BN, BK, TM, TN, STAGES, true>(A, B, C, M, K, N, ep);                                       \
     }
 
 MATMUL_ENTRY(256, 128, 8, 16, 8, 4, 1)
@@ -252,7 +258,7 @@ MATMUL_ENTRY(32, 32, 16, 2, 2, 4, 4)
 
 template <bool VEC>
 __device__ __forceinline__ void skinny(const float *__restrict__ A, const float *__restrict__ B, float *__restrict__ C,
-                                       int64_t M, int64_t K, int64_t N)
+                                       int64_t M, int64_t K, int64_t N, const fuse_chain &ep)
 {
     extern __shared__ __align__(16) float smem[];
     typedef float ATile[SK_ROWS][SK_BK + 4];
@@ -332,21 +338,28 @@ __device__ __forceinline__ void skinny(const float *__restrict__ A, const float 
     cp_async_wait<0>();
     int64_t j = n0 + lane;
     if (j < N) {
-        if (m0 + r0 < M) C[(m0 + r0) * N + j] = m_canon(acc0);
-        if (m0 + r0 + 1 < M) C[(m0 + r0 + 1) * N + j] = m_canon(acc1);
+        int64_t r = m0 + r0;
+        acc0 = m_canon(acc0);
+        acc1 = m_canon(acc1);
+        if (ep.n) {
+            acc0 = fuse_apply(ep, acc0, r, j, N);
+            acc1 = fuse_apply(ep, acc1, r + 1, j, N);
+        }
+        if (r < M) C[r * N + j] = acc0;
+        if (r + 1 < M) C[(r + 1) * N + j] = acc1;
     }
 }
 
 /* _vec needs K % 4 == 0, N % 4 == 0 and A and B 16-byte aligned. 128 threads; one block per
  * 8 x 32 piece of C, numbered along N first. */
 extern "C" __global__ void __launch_bounds__(128) adead_matmul_skinny(const float *A, const float *B, float *C, int64_t M,
-                                                                      int64_t K, int64_t N)
+                                                                      int64_t K, int64_t N, fuse_chain ep)
 {
-    skinny<false>(A, B, C, M, K, N);
+    skinny<false>(A, B, C, M, K, N, ep);
 }
 
 extern "C" __global__ void __launch_bounds__(128) adead_matmul_skinny_vec(const float *A, const float *B, float *C,
-                                                                          int64_t M, int64_t K, int64_t N)
+                                                                          int64_t M, int64_t K, int64_t N, fuse_chain ep)
 {
-    skinny<true>(A, B, C, M, K, N);
+    skinny<true>(A, B, C, M, K, N, ep);
 }

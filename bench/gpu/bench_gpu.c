@@ -198,6 +198,50 @@ static void bench_matmul(int64_t M, int64_t N, int64_t K)
     c2->ops->release(c2);
 }
 
+/* MATMUL, TADD of a bias row, RELU, in place: one queue that fuses them (the default) against
+ * one with fuse=off, each op submitted separately as the VM does. */
+static void run_three(void *arg)
+{
+    adead_exec_op *ops = arg;
+    for (int i = 0; i < 3; i++) run_op(&ops[i]);
+}
+
+static void bench_fused(int64_t M, int64_t N, int64_t K)
+{
+    adead_exec_buffer *a = device_random(M * K, 1), *b = device_random(K * N, 2), *bias = device_random(N, 3), *c;
+    if (gpu->ops->alloc(gpu, (uint64_t)(M * N) * 4, &c)) die("alloc", "C");
+    adead_exec_op ops[3];
+    memset(ops, 0, sizeof ops);
+    ops[0].kernel = ADEAD_K_MATMUL;
+    ops[0].n_in = 2;
+    ops[0].in[0] = tensor(a, 2, M, K, 0, 0);
+    ops[0].in[1] = tensor(b, 2, K, N, 0, 0);
+    ops[0].out = tensor(c, 2, M, N, 0, 0);
+    ops[1].kernel = ADEAD_K_TADD;
+    ops[1].n_in = 2;
+    ops[1].in[0] = ops[0].out;
+    ops[1].in[1] = tensor(bias, 1, N, 0, 0, 0);
+    ops[1].out = ops[0].out;
+    ops[2].kernel = ADEAD_K_RELU;
+    ops[2].n_in = 1;
+    ops[2].in[0] = ops[0].out;
+    ops[2].out = ops[0].out;
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    double fused = median_time(run_three, ops, gpu_sync, reps_for(flops, 30e12));
+    adead_exec_queue *keep = gq;
+    char err[256];
+    if (gpu->ops->open_queue(gpu, "fuse=off", &gq, err, sizeof err)) die("queue", err);
+    double unfused = median_time(run_three, ops, gpu_sync, reps_for(flops, 30e12));
+    gq->ops->close(gq);
+    gq = keep;
+    printf("MATMUL+bias+RELU %lldx%lldx%lld  fused %.1f us, unfused %.1f us: %.2fx\n", (long long)M, (long long)N,
+           (long long)K, fused * 1e6, unfused * 1e6, unfused / fused);
+    a->ops->release(a);
+    b->ops->release(b);
+    bias->ops->release(bias);
+    c->ops->release(c);
+}
+
 struct copy_args {
     CUdeviceptr dst, src;
     size_t bytes;
@@ -456,6 +500,8 @@ int main(int argc, char **argv)
     static const int64_t mm[][3] = {{1024, 1024, 1024}, {2048, 2048, 2048}, {4096, 4096, 4096}, {8192, 8192, 8192},
                                     {64, 64, 8192},     {8192, 8192, 1024}, {4096, 1024, 4096}, {1000, 1000, 1000}};
     for (int i = 0; i < 8; i++) bench_matmul(mm[i][0], mm[i][1], mm[i][2]);
+    bench_fused(4096, 4096, 4096);
+    bench_fused(8192, 8192, 1024);
     bench_memory_bound();
     bench_attention(1, 16, 4096, 64, 0);
     bench_attention(1, 16, 4096, 64, 1);
