@@ -17,3 +17,11 @@ if command -v python3 >/dev/null 2>&1; then python3 bench/gpu/torch_anchor.py > 
 date -u +"date: %Y-%m-%d %H:%M UTC"
 "$build/bin/adead-vm" --info | grep -E '^(cpu|executor cuda)' || true
 "$build/bench/bench_gpu" "$plugin" "$anchors"
+# The whole-program figure: examples/mlp at 8192 wide through adead-vm against PyTorch.
+if python3 -c "import numpy" 2>/dev/null; then
+    python3 bench/gpu/mlp_e2e.py "$build/bin/adead-vm" "${TMPDIR:-/tmp}/adead-mlp8192" | tee bench/out/mlp_e2e.txt
+    awk '/^adead_mlp8192_s/ {a = $2} /^torch_mlp8192_s/ {t = $2}
+         END { if (a && t) printf "mlp 8192 wide, end to end: adead-vm %.1f ms, torch %.1f ms: ratio %.2fx\n", a * 1000, t * 1000, t / a }' bench/out/mlp_e2e.txt
+else
+    echo "mlp end to end: skipped (python3 with numpy not found)"
+fi
