@@ -161,6 +161,20 @@ static void test_ops_on_empty_tensors(void **state)
                   " TSIZE r1, o\n PRINTI r1\n HALT\n", "0\n");
 }
 
+/* New tensors and ALLOC'd memory read as zero, whether their blocks are fresh (past every
+ * earlier allocation: vm/heap.c leaves such pages untouched) or were used before and freed. */
+static void test_new_memory_is_zero(void **state)
+{
+    (void)state;
+    expect_output(".tensor a i32\n.tensor b i32\n.tensor c i32\n"
+                  " LDI r1, 5000\n TNEW a, r1, 1\n LDI r2, 9\n TFILL a, r2\n TFREE a\n"
+                  " TNEW b, r1, 1\n LDI r3, 4999\n TLD r4, b, r3\n PRINTI r4\n"          /* reused blocks */
+                  " LDI r5, 300000\n TNEW c, r5, 1\n LDI r6, 299999\n TLD r7, c, r6\n PRINTI r7\n" /* fresh */
+                  " LDI r8, 64\n ALLOC r9, r8\n LDI r10, -1\n STORE r9, 0, r10\n FREE r9\n"
+                  " ALLOC r11, r8\n LOAD r12, r11, 0\n PRINTI r12\n HALT\n",
+                  "0\n0\n0\n");
+}
+
 static void test_tensor_instructions(void **state)
 {
     (void)state;
@@ -424,7 +438,8 @@ int main(void)
         cmocka_unit_test(test_integer_arithmetic_wraps), cmocka_unit_test(test_division_and_remainder),
         cmocka_unit_test(test_bits_and_shifts),          cmocka_unit_test(test_comparisons_and_branches),
         cmocka_unit_test(test_f32_register_ops),         cmocka_unit_test(test_constants_and_strings),
-        cmocka_unit_test(test_memory),                   cmocka_unit_test(test_tensor_instructions),
+        cmocka_unit_test(test_memory),                   cmocka_unit_test(test_new_memory_is_zero),
+        cmocka_unit_test(test_tensor_instructions),
         cmocka_unit_test(test_calls_and_recursion),      cmocka_unit_test(test_tasks_are_deterministic), cmocka_unit_test(test_ops_on_empty_tensors), cmocka_unit_test(test_ended_tasks_free_their_slots),
         cmocka_unit_test(test_user_trap_and_halt),       cmocka_unit_test(test_fuel_is_exact),
         cmocka_unit_test(test_fuel_resume),              cmocka_unit_test(test_trace),

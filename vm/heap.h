@@ -26,6 +26,7 @@ typedef struct {
     uint32_t n_free, cap_free;
     uint64_t limit;      /* memory limit for the extent plus `other` */
     uint64_t other;      /* bytes of VM memory kept outside the heap (stacks, arena) */
+    uint32_t clean_from; /* blocks from here on were never handed out: still zero (heap.c) */
 } vm_heap;
 
 /* Results of heap_alloc and heap_reserve. */
