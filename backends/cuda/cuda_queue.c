@@ -152,13 +152,14 @@ static adead_exec_status submit(adead_exec_queue *q, const adead_exec_op *ops, u
     if (cuda_enter(cq->d)) return fail(cq, cq->issued + 1, -1, "submit");
     adead_exec_status st = ADEAD_EXEC_OK;
     for (uint32_t i = 0; i < n && !st; i++) {
-        adead_exec_ticket t = ++cq->issued;
         if (!cuda_supports_op(cq->d, &ops[i])) {
+            /* Not sticky, and no ticket taken: the caller counts one per op the queue took. */
             snprintf(cq->err, sizeof cq->err, "kernel %u with these dtypes or sizes is not run by the CUDA executor",
                      ops[i].kernel);
-            st = ADEAD_EXEC_UNSUPPORTED; /* not sticky: the queue still works */
+            st = ADEAD_EXEC_UNSUPPORTED;
             break;
         }
+        adead_exec_ticket t = ++cq->issued;
         if (cuda_fuse_take(cq, &ops[i], t)) continue; /* held, or joined the held run */
         if ((st = flush_run(cq))) break;
         if (cuda_fuse_take(cq, &ops[i], t)) continue; /* it starts a run of its own */
