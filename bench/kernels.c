@@ -20,6 +20,7 @@
  * printed once it is done, with that share in the TSV's last column. Built with -DHAVE_OPENBLAS
  * when OpenBLAS is there; without it the BLAS anchors are left out ("-"). */
 #include "../backends/cpu/cpu_features.h"
+#include "../backends/cpu/cpu_reg.h"
 #include "../backends/executor.h"
 #include "../isa/bib.h"
 #include "../isa/isa.h"
@@ -596,9 +597,9 @@ static void bench_attention(void)
 
 /* ---- the auto-dispatch decision ---- */
 
-static int fake_gpu_supports(const executor *ex, const exec_op *op)
+static int fake_gpu_supports(const adead_exec_device *d, const adead_exec_op *op)
 {
-    (void)ex;
+    (void)d;
     (void)op;
     return 1;
 }
@@ -607,8 +608,8 @@ static int fake_gpu_supports(const executor *ex, const exec_op *op)
 #define DISPATCH_DECISIONS 100000000L
 volatile uintptr_t g_sink; /* where the decisions go, so that they are made */
 
-static double time_dispatch(const dispatch_rules *rules, const exec_op *ops, const int *residency, executor *gpu,
-                            double *gpu_share)
+static double time_dispatch(const dispatch_rules *rules, const adead_exec_op *ops, const int *residency,
+                            adead_exec_device *gpu, double *gpu_share)
 {
     /* Through a volatile pointer: the rules are not compile-time constants here, as in the VM. */
     const dispatch_rules *volatile rp = rules;
@@ -619,7 +620,7 @@ static double time_dispatch(const dispatch_rules *rules, const exec_op *ops, con
     for (int rep = 0; rep < 3; rep++) {
         double t0 = now_s();
         for (long i = 0; i < DISPATCH_DECISIONS; i++) {
-            executor *e = dispatch_choose(r, &ops[i & (DISPATCH_OPS - 1)], residency[i & (DISPATCH_OPS - 1)]);
+            adead_exec_device *e = dispatch_choose(r, &ops[i & (DISPATCH_OPS - 1)], residency[i & (DISPATCH_OPS - 1)]);
             sum += (uintptr_t)e;
         }
         double t = now_s() - t0;
@@ -633,36 +634,37 @@ static double time_dispatch(const dispatch_rules *rules, const exec_op *ops, con
 
 static void bench_dispatch(void)
 {
-    exec_op *ops = calloc(DISPATCH_OPS, sizeof *ops);
+    adead_exec_op *ops = calloc(DISPATCH_OPS, sizeof *ops);
     int *res_host = calloc(DISPATCH_OPS, sizeof *res_host), *res_mixed = calloc(DISPATCH_OPS, sizeof *res_mixed);
     if (!ops || !res_host || !res_mixed) die("out of memory");
     uint32_t s = 12345;
     for (int i = 0; i < DISPATCH_OPS; i++) {
         s = s * 1664525u + 1013904223u;
-        exec_op *op = &ops[i];
-        static const int kernels[] = {OP_MATMUL, OP_SOFTMAX, OP_RELU, OP_ATTENTION};
+        adead_exec_op *op = &ops[i];
+        static const uint32_t kernels[] = {ADEAD_K_MATMUL, ADEAD_K_SOFTMAX, ADEAD_K_RELU, ADEAD_K_ATTENTION};
         op->kernel = kernels[(s >> 28) % 4];
-        op->n_in = 1 + (int)((s >> 24) % 3);
-        for (int j = 0; j <= op->n_in; j++) {
+        op->n_in = 1 + (s >> 24) % 3;
+        for (uint32_t j = 0; j <= op->n_in; j++) {
             s = s * 1664525u + 1013904223u;
-            int64_t count = (int64_t)1 << ((s >> 27) % 23); /* 1 .. 4M elements, spread over the 1M threshold */
-            exec_tensor *t = j < op->n_in ? &op->in[j] : &op->out;
-            t->dtype = BIB_DT_F32;
+            int64_t count = (int64_t)1 << ((s >> 27) % 23); /* 1 .. 4M elements, on both sides of the thresholds */
+            adead_exec_tensor *t = j < op->n_in ? &op->in[j] : &op->out;
+            t->dtype = ADEAD_EXEC_F32;
             t->rank = 1;
             t->dims[0] = t->count = count;
         }
         res_host[i] = -1;
         res_mixed[i] = (s >> 20) & 1 ? 0 : -1;
     }
-    executor fake;
+    static const adead_exec_device_ops fake_ops = {.supports = fake_gpu_supports};
+    adead_exec_device fake;
     memset(&fake, 0, sizeof fake);
     fake.name = "fake-gpu";
-    fake.caps = EXEC_CAP_GPU;
-    fake.supports = fake_gpu_supports;
+    fake.caps = ADEAD_EXEC_CAP_GPU;
+    fake.ops = &fake_ops;
     dispatch_rules cpu_only, with_gpu;
     memset(&cpu_only, 0, sizeof cpu_only);
-    cpu_only.cpu = g_ex;
-    cpu_only.gpu_min_elements = DISPATCH_DEFAULT_GPU_MIN;
+    cpu_only.cpu = cpu_registry()->device(0);
+    dispatch_set_defaults(&cpu_only);
     with_gpu = cpu_only;
     with_gpu.gpu[0] = &fake;
     with_gpu.n_gpu = 1;
