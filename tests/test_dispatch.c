@@ -48,7 +48,8 @@ static void test_cpu_only(void **state)
 {
     (void)state;
     adead_exec_device cpu = {0};
-    dispatch_rules r = {&cpu, {NULL, NULL}, 0, DISPATCH_DEFAULT_GPU_MIN, DISPATCH_DEFAULT_GPU_MIN_STREAMING};
+    dispatch_rules r = {&cpu, {NULL, NULL}, 0, 0, 0, {0}};
+    dispatch_set_defaults(&r);
     adead_exec_op big = op_of(K_MATMUL, 2, (int64_t)1 << 30, 1, 1, 0);
     assert_ptr_equal(dispatch_choose(&r, &big, -1), &cpu);
     /* A residency naming a GPU that is not there is ignored. */
@@ -64,7 +65,8 @@ static void test_size_threshold(void **state)
     fake_gpu g;
     fake_init(&g, "gpu", -1);
     const int64_t min = 1000;
-    dispatch_rules r = {&cpu, {&g.ex, NULL}, 1, min, min};
+    dispatch_rules r = {&cpu, {&g.ex, NULL}, 1, 0, 0, {0}};
+    dispatch_set_thresholds(&r, min, min);
     struct {
         adead_exec_op op;
         int to_gpu;
@@ -94,7 +96,8 @@ static void test_preference_and_residency(void **state)
     fake_gpu cuda, vk;
     fake_init(&cuda, "cuda", K_MATMUL);
     fake_init(&vk, "vulkan", -1);
-    dispatch_rules r = {&cpu, {&cuda.ex, &vk.ex}, 2, 100, 100};
+    dispatch_rules r = {&cpu, {&cuda.ex, &vk.ex}, 2, 0, 0, {0}};
+    dispatch_set_thresholds(&r, 100, 100);
     adead_exec_op mm = op_of(K_MATMUL, 2, 1000, 1000, 1000, 0), sm = op_of(K_SOFTMAX, 1, 1000, 1000, 0, 0);
     adead_exec_op small_mm = op_of(K_MATMUL, 2, 4, 4, 4, 0), small_sm = op_of(K_SOFTMAX, 1, 4, 4, 0, 0);
     assert_ptr_equal(dispatch_choose(&r, &mm, -1), &cuda.ex);
@@ -120,7 +123,7 @@ static void test_default_classes(void **state)
     adead_exec_device cpu = {0};
     fake_gpu g;
     fake_init(&g, "gpu", -1);
-    dispatch_rules r = {&cpu, {&g.ex, NULL}, 1, 0, 0};
+    dispatch_rules r = {&cpu, {&g.ex, NULL}, 1, 0, 0, {0}};
     dispatch_set_defaults(&r);
     const int64_t at = (int64_t)1 << 18, huge = (int64_t)1 << 40;
     adead_exec_op mm = op_of(K_MATMUL, 2, at, 1, 1, 0), mm_small = op_of(K_MATMUL, 2, at - 1, at - 1, at - 1, 0);
