@@ -520,47 +520,17 @@ static void test_fused_runs(void **state)
 
 /* ---- programs: the digest and the printed text of a CPU run ---- */
 
-typedef struct {
-    int status;
-    char digest[65];
-    capture printed;
-    char err[1024];
-} outcome;
-
-static outcome run_program(const program *p, const char *executor, uint64_t gpu_limit, uint64_t fuel_step)
+static void choose_executor(adead_vm *vm, void *name)
 {
-    outcome o;
-    memset(&o, 0, sizeof o);
-    adead_program *prog = load(p);
-    adead_vm *vm = adead_vm_new(prog);
-    assert_non_null(vm);
-    adead_vm_set_print(vm, capture_write, &o.printed);
-    if (adead_vm_set_executor(vm, executor)) fail_msg("%s: %s", executor, adead_vm_error(vm));
-    if (gpu_limit) assert_int_equal(adead_vm_set_gpu_memory_limit(vm, gpu_limit), ADEAD_OK);
-    bind_inputs(vm, p);
-    if (fuel_step) adead_vm_set_fuel(vm, fuel_step);
-    o.status = adead_vm_run(vm);
-    while (fuel_step && o.status == ADEAD_E_FUEL) {
-        adead_vm_add_fuel(vm, fuel_step);
-        o.status = adead_vm_run(vm);
-    }
-    snprintf(o.err, sizeof o.err, "%s", adead_vm_error(vm));
-    if (!o.status) assert_int_equal(adead_vm_digest(vm, o.digest), ADEAD_OK);
-    adead_vm_free(vm);
-    adead_program_free(prog);
-    return o;
+    if (adead_vm_set_executor(vm, name)) fail_msg("%s: %s", (const char *)name, adead_vm_error(vm));
 }
 
 static void programs_match(uint64_t gpu_limit, uint64_t fuel_step, const char *how)
 {
     for (size_t i = 0; i < N_CORPUS; i++) {
-        outcome want = run_program(&corpus[i], "cpu", 0, 0), got = run_program(&corpus[i], "cuda", gpu_limit, fuel_step);
-        const char *name = corpus[i].name;
-        if (got.status != want.status) fail_msg("%s %s: status %d, CPU %d (%s)", name, how, got.status, want.status, got.err);
-        if (strcmp(got.digest, want.digest)) fail_msg("%s %s: digest %s, CPU %s", name, how, got.digest, want.digest);
-        if (strcmp(got.printed.buf, want.printed.buf))
-            fail_msg("%s %s printed:\n%s\nthe CPU printed:\n%s", name, how, got.printed.buf, want.printed.buf);
-        if (want.status && strcmp(got.err, want.err)) fail_msg("%s %s: '%s', CPU '%s'", name, how, got.err, want.err);
+        outcome want = corpus_run(&corpus[i], choose_executor, "cpu", 0, 0);
+        outcome got = corpus_run(&corpus[i], choose_executor, "cuda", gpu_limit, fuel_step);
+        expect_same(&corpus[i], &want, &got, how);
     }
 }
 

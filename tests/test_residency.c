@@ -9,51 +9,21 @@
 #include "program_corpus.h"
 #include "testutil.h"
 
-typedef struct {
-    int status;
-    char digest[65];
-    capture printed;
-    char err[1024];
-} outcome;
+/* Every op offered to the fake GPU g. */
+static void attach_fake(adead_vm *vm, void *g)
+{
+    char err[256];
+    assert_int_equal(vm_attach_device(vm, &((fake_gpu *)g)->dev, NULL, err, sizeof err), ADEAD_OK);
+    dispatch_prefer_device(&vm->dispatch); /* every op goes to the device */
+}
 
 /* Runs p on the CPU alone (g NULL) or with g attached and every op offered to it; fuel_step > 0
  * runs it in slices of that many instructions. */
 static outcome run(const program *p, fake_gpu *g, uint64_t gpu_limit, uint64_t fuel_step)
 {
-    outcome o;
-    memset(&o, 0, sizeof o);
-    adead_program *prog = load(p);
-    adead_vm *vm = adead_vm_new(prog);
-    assert_non_null(vm);
-    adead_vm_set_print(vm, capture_write, &o.printed);
-    if (g) {
-        char err[256];
-        assert_int_equal(vm_attach_device(vm, &g->dev, NULL, err, sizeof err), ADEAD_OK);
-        dispatch_prefer_device(&vm->dispatch); /* every op goes to the device */
-    }
-    if (gpu_limit) assert_int_equal(adead_vm_set_gpu_memory_limit(vm, gpu_limit), ADEAD_OK);
-    bind_inputs(vm, p);
-    if (fuel_step) adead_vm_set_fuel(vm, fuel_step);
-    o.status = adead_vm_run(vm);
-    while (fuel_step && o.status == ADEAD_E_FUEL) {
-        adead_vm_add_fuel(vm, fuel_step);
-        o.status = adead_vm_run(vm);
-    }
-    snprintf(o.err, sizeof o.err, "%s", adead_vm_error(vm));
-    if (!o.status) assert_int_equal(adead_vm_digest(vm, o.digest), ADEAD_OK);
-    adead_vm_free(vm);
-    adead_program_free(prog);
-    return o;
+    return corpus_run(p, g ? attach_fake : NULL, g, gpu_limit, fuel_step);
 }
 
-static void expect_same(const program *p, const outcome *want, const outcome *got, const char *how)
-{
-    if (got->status != want->status) fail_msg("%s %s: status %d, CPU %d (%s)", p->name, how, got->status, want->status, got->err);
-    if (strcmp(got->digest, want->digest)) fail_msg("%s %s: digest %s, CPU %s", p->name, how, got->digest, want->digest);
-    if (strcmp(got->printed.buf, want->printed.buf))
-        fail_msg("%s %s printed:\n%s\nthe CPU printed:\n%s", p->name, how, got->printed.buf, want->printed.buf);
-    if (want->status && strcmp(got->err, want->err)) fail_msg("%s %s: '%s', CPU '%s'", p->name, how, got->err, want->err);
-}
 
 static void run_corpus(const fake_gpu_config *cfg, uint64_t gpu_limit, uint64_t fuel_step, const char *how,
                        fake_gpu_stats *total)
