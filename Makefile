@@ -55,7 +55,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test check docs bench install clean examples
-all: $(BIN)/adead-asm $(BIN)/adead-vm $(STATIC) $(SHARED) $(LIB)/libadeadvm.so cuda-plugin
+all: $(BIN)/adead-asm $(BIN)/adead-vm $(STATIC) $(SHARED) $(LIB)/libadeadvm.so cuda-plugin vulkan-plugin
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -171,10 +171,12 @@ install: all
 	install -m 644 include/adeadvm.h include/adeadvm_exec.h include/adeadvm_kernels.def $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' adeadvm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/adeadvm.pc
 	if [ -f $(CUDA_PLUGIN) ]; then install -m 755 $(CUDA_PLUGIN) $(DESTDIR)$(PREFIX)/lib/adeadvm/; fi
+	if [ -f $(VULKAN_PLUGIN) ]; then install -m 755 $(VULKAN_PLUGIN) $(DESTDIR)$(PREFIX)/lib/adeadvm/; fi
 
 clean:
 	rm -rf build build-san build-clang-san build-aarch64 build-fuzz
 
 include fuzz/fuzz.mk
 include mk/cuda.mk
+include mk/vulkan.mk
 include mk/plugins.mk

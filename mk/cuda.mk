@@ -14,9 +14,9 @@ CUDA_FATBIN_DIR := build/cuda-kernels
 CUDA_FATBINS := $(CUDA_MODULES:%=$(CUDA_FATBIN_DIR)/%.fatbin)
 CUDA_EMBED_OBJ := $(CUDA_MODULES:%=$(BUILD)/obj/cuda-embed/%.o)
 # The reference is compiled into the plugin too, for the conformance probe (hidden symbols).
-CUDA_HOST_SRC := $(wildcard backends/cuda/*.c) isa/f32.c backends/cpu/ref_ops.c
+CUDA_HOST_SRC := $(wildcard backends/cuda/*.c) backends/conformance/conformance.c isa/f32.c backends/cpu/ref_ops.c
 CUDA_HOST_OBJ := $(CUDA_HOST_SRC:%.c=$(BUILD)/obj/cuda-host/%.o)
-CUDA_HEADERS := $(wildcard backends/cuda/*.h) include/adeadvm_exec.h include/adeadvm_kernels.def isa/f32.h \
+CUDA_HEADERS := $(wildcard backends/cuda/*.h) backends/conformance/conformance.h include/adeadvm_exec.h include/adeadvm_kernels.def isa/f32.h \
     backends/cpu/ref_ops.h backends/cpu/kernels.h backends/cpu/cpu_features.h
 CUDA_LDFLAGS := $(if $(filter 1,$(SANITIZE)),,-Wl,-z,defs)
 

@@ -5,6 +5,9 @@
 passed=0
 failed=0
 log=$(mktemp)
+# The Vulkan driver's own leaks are not reported (tests/lsan.supp); ours still are.
+LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export LSAN_OPTIONS
 for t in "$@"; do
     "$t" >"$log" 2>&1
     status=$?

@@ -106,8 +106,11 @@ static int attach_plugins(adead_vm *vm, const char *only)
         if (only && strcmp(e->name, only)) continue;
         for (uint32_t k = 0; e->state == REGISTRY_USABLE && k < e->n_devices; k++) {
             char why[256];
-            if ((e->devices[k]->caps & ADEAD_EXEC_CAP_EXACT) || relaxed)
-                n += vm_attach_device(vm, e->devices[k], NULL, why, sizeof why) == ADEAD_OK;
+            if (((e->devices[k]->caps & ADEAD_EXEC_CAP_EXACT) || relaxed) &&
+                vm_attach_device(vm, e->devices[k], NULL, why, sizeof why) == ADEAD_OK) {
+                vm->devices[vm->n_devices - 1].vulkan = !strcmp(e->name, "vulkan");
+                n++;
+            }
         }
     }
     return n;

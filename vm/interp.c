@@ -505,7 +505,7 @@ L_TRACE:
     CASE(GPU_SYNC) CHECK(stream_flush(vm, PC)); NEXT();
     CASE(VK_INIT) NEXT();
     CASE(VK_COMPUTE) {
-        CHECK(tensor_op(vm, PC, (int)ip->kernel, 1, ip->a, ip->b, ip->c, ip->d));
+        CHECK(tensor_op(vm, PC, (int)ip->kernel, 2, ip->a, ip->b, ip->c, ip->d)); /* 2: a Vulkan device first */
         if (ip[1].op == OP_VK_ARG) ip++; /* its 4th tensor, already in d: the pair is one instruction */
         NEXT();
     }

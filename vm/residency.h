@@ -26,6 +26,7 @@ typedef struct {
 typedef struct {
     adead_exec_device *dev;
     adead_exec_queue *queue;
+    int vulkan;                  /* from the "vulkan" executor: where VK_COMPUTE goes first */
     uint64_t mem_used;           /* bytes of tensor copies held there */
     adead_exec_ticket last;      /* the newest ticket taken */
     adead_exec_ticket done;      /* every ticket up to this one has completed */

@@ -402,12 +402,16 @@ static void profile_op(adead_vm *vm, prof_rec *r, int exec, adead_exec_ticket t,
 }
 
 /* Which device executor runs the op: -1 for the CPU. GPU_* and VK_COMPUTE prefer a device
- * whatever the op's size; other ops follow the dispatch rule (vm/dispatch.h). */
+ * whatever the op's size (VK_COMPUTE, prefer_device 2: a Vulkan one first, unless the inputs are
+ * already on another device); other ops follow the dispatch rule (vm/dispatch.h). */
 static int choose_device(adead_vm *vm, const adead_exec_op *eop, const uint32_t *slot, int n_in, int prefer_device)
 {
     if (!vm->n_devices) return -1;
     int resident = -1;
     for (int i = 0; i < n_in && resident < 0; i++) resident = residency_device_of(vm, slot[i]);
+    if (prefer_device == 2 && resident < 0)
+        for (int g = 0; g < vm->n_devices; g++)
+            if (vm->devices[g].vulkan && vm->devices[g].dev->ops->supports(vm->devices[g].dev, eop)) return g;
     dispatch_rules rules = vm->dispatch;
     if (prefer_device) dispatch_prefer_device(&rules);
     adead_exec_device *dev = dispatch_choose(&rules, eop, resident);

@@ -138,7 +138,8 @@ int tensor_set_shape(adead_vm *vm, uint32_t pc, uint32_t slot, int rank, const i
 int tensor_from_const(adead_vm *vm, uint32_t pc, uint32_t slot, uint32_t k);
 int tensor_release(adead_vm *vm, uint32_t pc, uint32_t slot);
 static inline void *tensor_data(adead_vm *vm, const vm_tensor *t) { return vm->heap.base + t->off; }
-/* prefer_device: GPU_* and VK_COMPUTE, which go to a device executor whatever their size. */
+/* prefer_device: 1 for GPU_* (a device executor whatever the size), 2 for VK_COMPUTE (the same, a
+ * Vulkan one first). */
 int tensor_op(adead_vm *vm, uint32_t pc, int kernel, int prefer_device, uint32_t d, uint32_t a, uint32_t b, uint32_t c);
 int tensor_element(adead_vm *vm, uint32_t pc, uint32_t slot, uint64_t index, uint64_t *value, int store);
 int tensor_copy(adead_vm *vm, uint32_t pc, uint32_t dst, uint32_t src);
