@@ -7,6 +7,7 @@
 #   make docs            regenerate docs/isa.md from isa/opcodes.def
 #   make bench           interpreter benchmarks against lua5.4 and luajit -joff
 #   make bench-gpu       the CUDA executor against cuBLAS, a device copy and PyTorch (on a GPU)
+#   make bench-vulkan    the Vulkan executor against the same anchors (on lavapipe: its figures alone)
 #   make install PREFIX=/usr/local DESTDIR=
 
 VERSION := 0.1.0
@@ -160,6 +161,10 @@ bench-kernels: $(STATIC)
 .PHONY: bench-gpu
 bench-gpu: all
 	CC="$(CC)" sh bench/gpu.sh $(BUILD)
+
+.PHONY: bench-vulkan
+bench-vulkan: all
+	CC="$(CC)" sh bench/vulkan.sh $(BUILD)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/adeadvm

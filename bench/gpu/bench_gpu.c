@@ -1,4 +1,5 @@
-/* `make bench-gpu`: the CUDA executor's kernels through the executor ABI, each beside its anchor:
+/* `make bench-gpu` and `make bench-vulkan`: a GPU executor's kernels (the CUDA one, or the Vulkan
+ * one on the same NVIDIA GPU) through the executor ABI, each beside its anchor:
  * cuBLAS SGEMM (TF32 off: the default math mode) and a device-to-device copy in this process,
  * PyTorch's figures (softmax, SDPA) from bench/gpu/torch_anchor.py run just before on the same
  * GPU, read from the file given. Ratios are ours / anchor (above 1: faster). Each time is the
@@ -107,9 +108,11 @@ static void run_op(void *arg)
     if (gq->ops->submit(gq, arg, 1, &t)) die("submit", gq->ops->last_error(gq));
 }
 
+static double device_speed = 1.0; /* 1e-3 on a software device: fewer repetitions */
+
 static int reps_for(double bytes_or_flops, double per_second)
 {
-    double t = bytes_or_flops / per_second;
+    double t = bytes_or_flops / (per_second * device_speed);
     int r = (int)(0.05 / t);
     return r < 1 ? 1 : r > 200 ? 200 : r;
 }
@@ -159,7 +162,34 @@ static void run_sgemm(void *arg)
 
 static void legacy_sync(void) { cu->StreamSynchronize(NULL); }
 
+static int is_cuda; /* the executor's buffers are CUDA memory; else cuBLAS and the copy get their own */
+
 static CUdeviceptr dptr(adead_exec_buffer *b) { return (CUdeviceptr)(uintptr_t)b->impl; }
+
+static CUdeviceptr cuda_alloc(size_t bytes)
+{
+    CUdeviceptr p;
+    if (cu->MemAlloc(&p, bytes)) die("cuMemAlloc", "for an anchor");
+    return p;
+}
+
+/* A CUDA pointer to b's bytes: b itself, or a CUDA copy of them (the caller frees it). */
+static CUdeviceptr cuda_view(adead_exec_buffer *b, size_t bytes)
+{
+    if (is_cuda) return dptr(b);
+    void *h = malloc(bytes);
+    if (!h || gq->ops->copy_out(gq, h, (adead_exec_ref){b, 0}, bytes) || gq->ops->wait(gq, 0)) die("copy_out", "for an anchor");
+    CUdeviceptr p = cuda_alloc(bytes);
+    cu->MemcpyHtoDAsync(p, h, bytes, NULL);
+    cu->StreamSynchronize(NULL);
+    free(h);
+    return p;
+}
+
+static void cuda_unview(CUdeviceptr p)
+{
+    if (!is_cuda) cu->MemFree(p);
+}
 
 static void bench_matmul(int64_t M, int64_t N, int64_t K)
 {
@@ -174,17 +204,23 @@ static void bench_matmul(int64_t M, int64_t N, int64_t K)
     op.out = tensor(c, 2, M, N, 0, 0);
     double flops = 2.0 * (double)M * (double)N * (double)K;
     double t = median_time(run_op, &op, gpu_sync, reps_for(flops, 40e12));
-    printf("MATMUL %lldx%lldx%lld (MxNxK)  ours %6.2f TFLOP/s", (long long)M, (long long)N, (long long)K, flops / t / 1e12);
+    printf("MATMUL %lldx%lldx%lld (MxNxK)  ours %7.3f TFLOP/s", (long long)M, (long long)N, (long long)K, flops / t / 1e12);
     if (sgemm) {
-        struct gemm_args g = {dptr(a), dptr(b), dptr(c2), (int)M, (int)K, (int)N};
+        size_t bytes = (size_t)(M * N) * 4;
+        struct gemm_args g = {cuda_view(a, (size_t)(M * K) * 4), cuda_view(b, (size_t)(K * N) * 4),
+                              is_cuda ? dptr(c2) : cuda_alloc(bytes), (int)M, (int)K, (int)N};
         double tc = median_time(run_sgemm, &g, legacy_sync, reps_for(flops, 40e12));
         /* Same bits as ours? */
-        size_t bytes = (size_t)(M * N) * 4;
         unsigned char *x = malloc(bytes), *y = malloc(bytes);
         int64_t differ = 0;
+        int got_y = 0;
+        if (x && y && !is_cuda) got_y = !cu->MemcpyDtoHAsync(y, g.c, bytes, NULL) && !cu->StreamSynchronize(NULL);
         if (x && y && !gq->ops->copy_out(gq, x, (adead_exec_ref){c, 0}, bytes) &&
-            !gq->ops->copy_out(gq, y, (adead_exec_ref){c2, 0}, bytes) && !gq->ops->wait(gq, 0))
+            (got_y || !gq->ops->copy_out(gq, y, (adead_exec_ref){c2, 0}, bytes)) && !gq->ops->wait(gq, 0))
             for (size_t i = 0; i < bytes; i += 4) differ += memcmp(x + i, y + i, 4) != 0;
+        cuda_unview(g.a);
+        cuda_unview(g.b);
+        cuda_unview(g.c);
         free(x);
         free(y);
         printf("  cuBLAS %6.2f  ratio %.2fx  bits: %s", flops / tc / 1e12, tc / t,
@@ -257,8 +293,10 @@ static double copy_gbs(size_t bytes)
 {
     adead_exec_buffer *a = device_random((int64_t)(bytes / 8), 3), *b;
     if (gpu->ops->alloc(gpu, bytes / 2, &b)) die("alloc", "copy");
-    struct copy_args c = {dptr(b), dptr(a), bytes / 2};
+    struct copy_args c = {is_cuda ? dptr(b) : cuda_alloc(bytes / 2), is_cuda ? dptr(a) : cuda_alloc(bytes / 2), bytes / 2};
     double t = median_time(run_copy, &c, legacy_sync, reps_for((double)bytes, 3e12));
+    cuda_unview(c.dst);
+    cuda_unview(c.src);
     a->ops->release(a);
     b->ops->release(b);
     return (double)bytes / t / 1e9;
@@ -273,11 +311,11 @@ static void bench_bytes(const char *name, adead_exec_op *op, double bytes, doubl
     printf("\n");
 }
 
-static void bench_memory_bound(void)
+static void bench_memory_bound(int64_t n) /* n: a multiple of 8192 * 8192 / 64, at least 1 << 20 */
 {
-    const int64_t n = 64 << 20;
-    double copy = copy_gbs((size_t)n * 8);
-    printf("device copy 64M floats: %.1f GB/s\n", copy);
+    double copy = cu ? copy_gbs((size_t)n * 8) : 0;
+    if (cu) printf("device copy %lldM floats: %.1f GB/s\n", (long long)(n >> 20), copy);
+    char name[96];
     adead_exec_buffer *x = device_random(n, 4), *y = device_random(n, 5), *o;
     if (gpu->ops->alloc(gpu, (uint64_t)n * 4, &o)) die("alloc", "o");
     adead_exec_op op;
@@ -286,23 +324,30 @@ static void bench_memory_bound(void)
     op.n_in = 1;
     op.in[0] = tensor(x, 1, n, 0, 0, 0);
     op.out = tensor(o, 1, n, 0, 0, 0);
-    bench_bytes("RELU 64M", &op, 8.0 * n, copy, "copy");
+    snprintf(name, sizeof name, "RELU %lldM", (long long)(n >> 20));
+    bench_bytes(name, &op, 8.0 * n, copy, "copy");
     if (anchor("torch_relu_64M") > 0) printf("%-28s torch %.1f GB/s: ratio %.2fx\n", "", anchor("torch_relu_64M"), 8.0 * n / median_time(run_op, &op, gpu_sync, 20) / 1e9 / anchor("torch_relu_64M"));
     op.kernel = ADEAD_K_TADD;
     op.n_in = 2;
     op.in[1] = tensor(y, 1, n, 0, 0, 0);
-    bench_bytes("TADD 64M + 64M", &op, 12.0 * n, copy, "copy");
-    op.in[1] = tensor(y, 2, 1, 8192, 0, 0); /* a bias row */
-    op.in[0] = tensor(x, 2, 8192, 8192, 0, 0);
-    op.out = tensor(o, 2, 8192, 8192, 0, 0);
-    bench_bytes("TADD 8192x8192 + [1,8192]", &op, 8.0 * n, copy, "copy");
+    snprintf(name, sizeof name, "TADD %lldM + %lldM", (long long)(n >> 20), (long long)(n >> 20));
+    bench_bytes(name, &op, 12.0 * n, copy, "copy");
+    int64_t side = 8192;
+    while (side * side > n) side /= 2;
+    op.in[1] = tensor(y, 2, 1, side, 0, 0); /* a bias row */
+    op.in[0] = tensor(x, 2, side, side, 0, 0);
+    op.out = tensor(o, 2, side, side, 0, 0);
+    snprintf(name, sizeof name, "TADD %lldx%lld + [1,%lld]", (long long)side, (long long)side, (long long)side);
+    bench_bytes(name, &op, 8.0 * (double)(side * side), copy, "copy");
     op.kernel = ADEAD_K_TRANSPOSE;
     op.n_in = 1;
-    bench_bytes("TRANSPOSE 8192x8192", &op, 8.0 * n, copy, "copy");
+    snprintf(name, sizeof name, "TRANSPOSE %lldx%lld", (long long)side, (long long)side);
+    bench_bytes(name, &op, 8.0 * (double)(side * side), copy, "copy");
     op.kernel = ADEAD_K_SOFTMAX;
     const int64_t shapes[][2] = {{65536, 1024}, {8192, 8192}, {4096, 256}, {32, 32768}};
     for (int i = 0; i < 4; i++) {
-        char name[64], key[64];
+        if (shapes[i][0] * shapes[i][1] > n) continue;
+        char key[64];
         snprintf(name, sizeof name, "SOFTMAX %lldx%lld", (long long)shapes[i][0], (long long)shapes[i][1]);
         snprintf(key, sizeof key, "torch_softmax_%lldx%lld", (long long)shapes[i][0], (long long)shapes[i][1]);
         op.in[0] = tensor(x, 2, shapes[i][0], shapes[i][1], 0, 0);
@@ -422,25 +467,32 @@ int main(int argc, char **argv)
             fclose(f);
         }
     }
+    setvbuf(stdout, NULL, _IOLBF, 0);
     static registry_entry e;
     char err[700], why[300];
     if (registry_load(argv[1], &e, err, sizeof err)) die("plugin", err);
     if (e.state != REGISTRY_USABLE) {
-        printf("bench-gpu: skipped: the CUDA executor is not here: %s\n", e.why);
+        printf("bench: skipped: the %s executor is not here: %s\n", e.name, e.why);
         return 0;
     }
+    is_cuda = !strcmp(e.name, "cuda");
     gpu = e.devices[0];
-    if (gpu->ops->open_queue(gpu, getenv("ADEAD_CUDA_PARAMS"), &gq, err, sizeof err)) die("queue", err);
+    if (gpu->ops->open_queue(gpu, is_cuda ? getenv("ADEAD_CUDA_PARAMS") : NULL, &gq, err, sizeof err)) die("queue", err);
     adead_exec_device *cpu = cpu_registry()->device(0);
     if (cpu->ops->open_queue(cpu, NULL, &cpuq, err, sizeof err)) die("cpu queue", err);
-    if (!(cu = cuda_driver(why, sizeof why))) die("driver", why);
-    CUdevice dev;
-    cu->DeviceGet(&dev, 0);
-    cu->PrimaryCtxRetain(&ctx, dev);
-    cu->CtxPushCurrent(ctx);
+    if (!(cu = cuda_driver(why, sizeof why)) || cu->Init(0)) {
+        if (is_cuda) die("driver", why);
+        cu = NULL; /* no NVIDIA driver (lavapipe, another vendor): no cuBLAS or CUDA copy anchors */
+        printf("no CUDA driver: the figures have no cuBLAS or device-copy anchor\n");
+    } else {
+        CUdevice dev;
+        cu->DeviceGet(&dev, 0);
+        cu->PrimaryCtxRetain(&ctx, dev);
+        cu->CtxPushCurrent(ctx);
+    }
     printf("GPU: %s (%s); CPU executor: %s\n", gpu->name, gpu->caps & ADEAD_EXEC_CAP_EXACT ? "exact" : "inexact",
            cpuq->ops->settings(cpuq));
-    open_cublas();
+    if (cu) open_cublas();
 
     /* ADEAD_BENCH_MM=MxNxK: that MATMUL alone, 3 times (for a profiler), on the queue's kernel. */
     const char *one = getenv("ADEAD_BENCH_MM");
@@ -461,7 +513,7 @@ int main(int argc, char **argv)
         return 0;
     }
     /* Every MATMUL kernel on a few shapes: the table behind choose_tile (cuda_ops.c). */
-    if (!getenv("ADEAD_BENCH_NO_TILES")) {
+    if (is_cuda && !getenv("ADEAD_BENCH_NO_TILES")) {
         static const char *const tiles[] = {"256x128x8", "128x256x8", "128x128x8", "128x128x16", "128x128x32",
                                             "128x64x16", "64x64x16",  "32x32x16",  "skinny"};
         static const int64_t shapes[][3] = {{1024, 1024, 1024}, {4096, 4096, 4096}, {64, 64, 8192}, {512, 512, 512},
@@ -497,16 +549,28 @@ int main(int argc, char **argv)
         }
     }
     if (getenv("ADEAD_BENCH_ONLY_TILES")) return 0;
+    /* A software device (no CUDA driver: lavapipe) gets small shapes: it runs on this CPU. */
+    int small = !cu;
+    if (small) device_speed = 1e-3;
     static const int64_t mm[][3] = {{1024, 1024, 1024}, {2048, 2048, 2048}, {4096, 4096, 4096}, {8192, 8192, 8192},
                                     {64, 64, 8192},     {8192, 8192, 1024}, {4096, 1024, 4096}, {1000, 1000, 1000}};
-    for (int i = 0; i < 8; i++) bench_matmul(mm[i][0], mm[i][1], mm[i][2]);
-    bench_fused(4096, 4096, 4096);
-    bench_fused(8192, 8192, 1024);
-    bench_memory_bound();
-    bench_attention(1, 16, 4096, 64, 0);
-    bench_attention(1, 16, 4096, 64, 1);
-    bench_attention(4, 16, 2048, 128, 0);
-    bench_attention(4, 16, 2048, 128, 1);
+    static const int64_t mm_small[][3] = {{256, 256, 256}, {512, 512, 512}};
+    for (int i = 0; i < (small ? 2 : 8); i++)
+        bench_matmul(small ? mm_small[i][0] : mm[i][0], small ? mm_small[i][1] : mm[i][1], small ? mm_small[i][2] : mm[i][2]);
+    if (is_cuda) { /* fusion is the CUDA executor's */
+        bench_fused(4096, 4096, 4096);
+        bench_fused(8192, 8192, 1024);
+    }
+    bench_memory_bound(small ? 4 << 20 : 64 << 20);
+    if (small) {
+        bench_attention(1, 4, 256, 64, 0);
+        bench_attention(1, 4, 256, 64, 1);
+    } else {
+        bench_attention(1, 16, 4096, 64, 0);
+        bench_attention(1, 16, 4096, 64, 1);
+        bench_attention(4, 16, 2048, 128, 0);
+        bench_attention(4, 16, 2048, 128, 1);
+    }
     static const int64_t relu_sizes[] = {1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24};
     crossover("RELU", ADEAD_K_RELU, relu_sizes, 7);
     static const int64_t mm_sizes[] = {32, 64, 128, 256, 512, 1024};

@@ -460,7 +460,7 @@ static void attention_rows(const attn_shape *s, const float *q, const float *k, 
             V acc[ATT_G][KV];
             const float *qr[ATT_G];
             for (int gi = 0; gi < ATT_G; gi++) {
-                qr[gi] = q + (i + (gi < g ? gi : g - 1)) * d;
+                qr[gi] = d ? q + (i + (gi < g ? gi : g - 1)) * d : q; /* D = 0: q may be NULL (no arithmetic on it) */
                 for (int x = 0; x < KV; x++) acc[gi][x] = vzero();
             }
             for (int64_t dd = 0; dd < d; dd++) {
