@@ -268,14 +268,19 @@ static void rewrite(const char *path, void (*change)(unsigned char *bytes, size_
 {
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
-    unsigned char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf, f);
+    fseek(f, 0, SEEK_END);
+    size_t n = (size_t)ftell(f);
+    rewind(f);
+    unsigned char *buf = malloc(n + 1); /* a driver's data can be megabytes (NVIDIA's) */
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, n, f), n);
     fclose(f);
     change(buf, &n);
     f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(buf, 1, n, f), n);
     fclose(f);
+    free(buf);
 }
 
 static void flip_data_byte(unsigned char *b, size_t *n) { b[*n - 1] ^= 0x40; }

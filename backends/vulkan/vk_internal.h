@@ -10,9 +10,10 @@
 #include "../../include/adeadvm_exec.h"
 #include "vk_api.h"
 
-/* The shaders (shaders/<name>.comp), each built twice: native and emulated f32 (f32_model.glsl). */
+/* The pipelines: a shader (shaders/<name>.comp, built twice: native and emulated f32, f32_model.glsl)
+ * each; MATMUL's twice, with the large tile and the small one (for outputs of few large tiles). */
 #define VK_SHADERS(X) X(RELU, relu) X(BINARY, binary) X(TRANSPOSE, transpose) X(MATMUL, matmul) \
-    X(SOFTMAX, softmax) X(ATTENTION, attention)
+    X(MATMUL_SMALL, matmul) X(SOFTMAX, softmax) X(ATTENTION, attention)
 
 enum {
 #define X(K, name) VKS_##K,
@@ -51,7 +52,8 @@ typedef struct vk_dev {
     uint64_t max_range, align; /* maxStorageBufferRange, minStorageBufferOffsetAlignment */
     uint32_t max_groups;       /* maxComputeWorkGroupCount[0] (and [1], the smaller) */
     int has_f64, emulate;      /* emulate: the shaders' EMULATE 1 build is in use */
-    vk_matmul_tile tile;
+    vk_matmul_tile tile, tile_small;
+    uint32_t small_below; /* MATMUL takes the small tile when the large one gives fewer tiles */
     pthread_mutex_t pool_mu;
     vk_block *free_blocks;
     uint64_t cached_bytes, used_bytes;

@@ -91,7 +91,8 @@ void vk_record_op(vk_queue *vq, VkCommandBuffer cmd, VkDescriptorSet set, const 
     case ADEAD_K_RELU:
         shader = VKS_RELU;
         pc[0] = (uint32_t)op->out.count, pc[1] = b[0].elem, pc[2] = b[1].elem;
-        gx = groups(d, (uint64_t)op->out.count, 256);
+        pc[3] = b[0].elem % 4 == 0 && b[1].elem % 4 == 0;
+        gx = groups(d, (uint64_t)(pc[3] ? op->out.count / 4 : op->out.count), 256);
         break;
     case ADEAD_K_TADD:
     case ADEAD_K_TSUB:
@@ -104,8 +105,9 @@ void vk_record_op(vk_queue *vq, VkCommandBuffer cmd, VkDescriptorSet set, const 
         int a_full = !memcmp(ad, od, sizeof od), b_full = !memcmp(bd, od, sizeof od);
         pc[0] = (uint32_t)op->out.count, pc[1] = b[0].elem, pc[2] = b[1].elem, pc[3] = b[2].elem;
         pc[4] = op->kernel - ADEAD_K_TADD;
-        pc[5] = (uint32_t)a_full | (uint32_t)b_full << 1 |
-                (uint32_t)((a_full || op->in[0].count == 1) && (b_full || op->in[1].count == 1)) << 2;
+        int flat = (a_full || op->in[0].count == 1) && (b_full || op->in[1].count == 1);
+        int vec = flat && b[0].elem % 4 == 0 && (!a_full || b[1].elem % 4 == 0) && (!b_full || b[2].elem % 4 == 0);
+        pc[5] = (uint32_t)a_full | (uint32_t)b_full << 1 | (uint32_t)flat << 2 | (uint32_t)vec << 3;
         pc[6] = (uint32_t)od[1], pc[7] = (uint32_t)od[2], pc[8] = (uint32_t)od[3];
         int64_t sa = 1, sb = 1;
         for (int i = 3; i >= 0; i--) {
@@ -114,7 +116,13 @@ void vk_record_op(vk_queue *vq, VkCommandBuffer cmd, VkDescriptorSet set, const 
             sa *= ad[i];
             sb *= bd[i];
         }
-        gx = groups(d, (uint64_t)op->out.count, 256);
+        if (flat) {
+            gx = groups(d, (uint64_t)(vec ? op->out.count / 4 : op->out.count), 256);
+        } else { /* rows of the last axis: a few groups across a row, one row per group down */
+            gx = groups(d, (uint64_t)od[3], 256);
+            if (gx > 64) gx = 64;
+            gy = groups(d, (uint64_t)(op->out.count / od[3]), 1);
+        }
         break;
     }
     case ADEAD_K_TRANSPOSE: {
@@ -129,7 +137,12 @@ void vk_record_op(vk_queue *vq, VkCommandBuffer cmd, VkDescriptorSet set, const 
         shader = VKS_MATMUL;
         uint32_t m = (uint32_t)op->in[0].dims[0], k = (uint32_t)op->in[0].dims[1], n = (uint32_t)op->in[1].dims[1];
         pc[0] = m, pc[1] = k, pc[2] = n, pc[3] = b[0].elem, pc[4] = b[1].elem, pc[5] = b[2].elem;
+        pc[6] = k % 4 == 0 && b[1].elem % 4 == 0, pc[7] = n % 4 == 0 && b[2].elem % 4 == 0;
         uint64_t tiles = (uint64_t)((m + d->tile.bm - 1) / d->tile.bm) * ((n + d->tile.bn - 1) / d->tile.bn);
+        if (tiles < d->small_below) {
+            shader = VKS_MATMUL_SMALL;
+            tiles = (uint64_t)((m + d->tile_small.bm - 1) / d->tile_small.bm) * ((n + d->tile_small.bn - 1) / d->tile_small.bn);
+        }
         gx = groups(d, tiles, 1);
         break;
     }

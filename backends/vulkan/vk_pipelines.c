@@ -161,8 +161,8 @@ static VkResult make_pipeline(vk_dev *d, int s, VkPipeline *out)
     VkShaderModule mod;
     VkResult r = v->CreateShaderModule(d->device, &mi, NULL, &mod);
     if (r != VK_SUCCESS) return r;
-    uint32_t spec[6] = {(d->tile.bm / d->tile.tm) * (d->tile.bn / d->tile.tn), d->tile.bm, d->tile.bn, d->tile.bk,
-                        d->tile.tm, d->tile.tn};
+    const vk_matmul_tile *t = s == VKS_MATMUL_SMALL ? &d->tile_small : &d->tile;
+    uint32_t spec[6] = {(t->bm / t->tm) * (t->bn / t->tn), t->bm, t->bn, t->bk, t->tm, t->tn};
     VkSpecializationMapEntry entries[6];
     for (uint32_t i = 0; i < 6; i++) entries[i] = (VkSpecializationMapEntry){i, i * 4, 4};
     VkSpecializationInfo si = {6, entries, sizeof spec, spec};
@@ -171,7 +171,7 @@ static VkResult make_pipeline(vk_dev *d, int s, VkPipeline *out)
     pi.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
     pi.stage.module = mod;
     pi.stage.pName = "main";
-    pi.stage.pSpecializationInfo = s == VKS_MATMUL ? &si : NULL;
+    pi.stage.pSpecializationInfo = s == VKS_MATMUL || s == VKS_MATMUL_SMALL ? &si : NULL;
     pi.layout = d->layout;
     r = v->CreateComputePipelines(d->device, d->cache, 1, &pi, NULL, out);
     v->DestroyShaderModule(d->device, mod, NULL);

@@ -176,6 +176,8 @@ static int open_device(VkPhysicalDevice phys, uint32_t index, vk_dev *d, char *w
      * it on a GPU; 64 x 64 with 4 x 4 elsewhere (lavapipe's 32 KiB, its SIMD lanes). */
     int big = p->deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU && lim->maxComputeSharedMemorySize >= 2 * 8 * 128 * 4;
     d->tile = big ? (vk_matmul_tile){128, 128, 8, 8, 8} : (vk_matmul_tile){64, 64, 8, 4, 4};
+    d->tile_small = (vk_matmul_tile){32, 32, 8, 2, 2};
+    d->small_below = big ? 96 : 4; /* about a large tile per compute unit (Vulkan does not tell how many) */
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
     qi.queueFamilyIndex = d->family;
