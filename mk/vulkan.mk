@@ -7,7 +7,7 @@ GLSLC ?= $(shell command -v glslc 2>/dev/null)
 SPIRV_VAL ?= $(shell command -v spirv-val 2>/dev/null)
 VK_HEADER := $(wildcard /usr/include/vulkan/vulkan.h)
 VULKAN_PLUGIN := $(LIB)/adeadvm/libadeadvm-vulkan.so
-VK_SHADER_NAMES := relu binary transpose matmul softmax attention
+VK_SHADER_NAMES := relu binary transpose matmul softmax attention attention_tiled
 VK_SPV_DIR := build/vulkan-shaders
 VK_SPVS := $(foreach s,$(VK_SHADER_NAMES),$(VK_SPV_DIR)/$(s).0.spv $(VK_SPV_DIR)/$(s).1.spv)
 VK_EMBED_OBJ := $(VK_SPVS:$(VK_SPV_DIR)/%.spv=$(BUILD)/obj/vk-embed/%.o)

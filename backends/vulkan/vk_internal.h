@@ -13,7 +13,7 @@
 /* The pipelines: a shader (shaders/<name>.comp, built twice: native and emulated f32, f32_model.glsl)
  * each; MATMUL's twice, with the large tile and the small one (for outputs of few large tiles). */
 #define VK_SHADERS(X) X(RELU, relu) X(BINARY, binary) X(TRANSPOSE, transpose) X(MATMUL, matmul) \
-    X(MATMUL_SMALL, matmul) X(SOFTMAX, softmax) X(ATTENTION, attention)
+    X(MATMUL_SMALL, matmul) X(SOFTMAX, softmax) X(ATTENTION, attention) X(ATTENTION_TILED, attention_tiled)
 
 enum {
 #define X(K, name) VKS_##K,
@@ -54,6 +54,7 @@ typedef struct vk_dev {
     int has_f64, emulate;      /* emulate: the shaders' EMULATE 1 build is in use */
     vk_matmul_tile tile, tile_small;
     uint32_t small_below; /* MATMUL takes the small tile when the large one gives fewer tiles */
+    uint32_t attn_dmax;   /* D and Dv up to this go to attention_tiled.comp (its shared memory) */
     pthread_mutex_t pool_mu;
     vk_block *free_blocks;
     uint64_t cached_bytes, used_bytes;

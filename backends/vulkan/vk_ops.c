@@ -164,7 +164,12 @@ void vk_record_op(vk_queue *vq, VkCommandBuffer cmd, VkDescriptorSet set, const 
         pc[4] = sq, pc[5] = (uint32_t)k->dims[r - 2], pc[6] = dq, pc[7] = (uint32_t)vv->dims[r - 1], pc[8] = rows;
         pc[9] = op->kernel == ADEAD_K_ATTENTION_CAUSAL;
         memcpy(&pc[10], &scale, 4);
-        gx = groups(d, rows, 1);
+        if (dq >= 1 && dq <= d->attn_dmax && pc[7] <= d->attn_dmax && pc[7] <= 128) { /* 16 query rows a workgroup */
+            shader = VKS_ATTENTION_TILED;
+            gx = groups(d, (uint64_t)(rows / sq) * ((sq + 15) / 16), 1);
+        } else {
+            gx = groups(d, rows, 1);
+        }
         break;
     }
     }

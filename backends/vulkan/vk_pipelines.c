@@ -171,7 +171,9 @@ static VkResult make_pipeline(vk_dev *d, int s, VkPipeline *out)
     pi.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
     pi.stage.module = mod;
     pi.stage.pName = "main";
-    pi.stage.pSpecializationInfo = s == VKS_MATMUL || s == VKS_MATMUL_SMALL ? &si : NULL;
+    VkSpecializationMapEntry dmax_entry = {0, 0, 4};
+    VkSpecializationInfo dmax_si = {1, &dmax_entry, 4, &d->attn_dmax};
+    pi.stage.pSpecializationInfo = s == VKS_MATMUL || s == VKS_MATMUL_SMALL ? &si : s == VKS_ATTENTION_TILED ? &dmax_si : NULL;
     pi.layout = d->layout;
     r = v->CreateComputePipelines(d->device, d->cache, 1, &pi, NULL, out);
     v->DestroyShaderModule(d->device, mod, NULL);

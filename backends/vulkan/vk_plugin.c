@@ -177,6 +177,11 @@ static int open_device(VkPhysicalDevice phys, uint32_t index, vk_dev *d, char *w
     int big = p->deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU && lim->maxComputeSharedMemorySize >= 2 * 8 * 128 * 4;
     d->tile = big ? (vk_matmul_tile){128, 128, 8, 8, 8} : (vk_matmul_tile){64, 64, 8, 4, 4};
     d->tile_small = (vk_matmul_tile){32, 32, 8, 2, 2};
+    /* attention_tiled.comp's shared floats: 16 query rows, 64 keys of K (stride DMAX + 1), the
+     * 16 x 64 weights, the row state. */
+    d->attn_dmax = 128;
+    while (d->attn_dmax > 32 && 4 * (16 * d->attn_dmax + 64 * (d->attn_dmax + 1) + 16 * 64 + 64) > lim->maxComputeSharedMemorySize)
+        d->attn_dmax /= 2;
     d->small_below = big ? 96 : 4; /* about a large tile per compute unit (Vulkan does not tell how many) */
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
