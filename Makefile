@@ -164,7 +164,7 @@ bench-gpu: all
 
 .PHONY: bench-vulkan
 bench-vulkan: all
-	CC="$(CC)" sh bench/vulkan.sh $(BUILD)
+	CC="$(CC)" sh bench/gpu.sh $(BUILD) vulkan
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/adeadvm

@@ -273,6 +273,84 @@ static void attention_case(uint32_t kernel, int rank, const int64_t *lead, int64
     run_case(kernel, in, 3, &out, special, seed, 0, params);
 }
 
+/* ---- kernel cases both suites run; big: the largest 1-D size (lavapipe runs the emulated build
+ * on the CPU, so the Vulkan suite takes smaller ones) ---- */
+
+static void elementwise_cases(int64_t big)
+{
+    const struct {
+        shape a, b, o;
+    } cases[] = {
+        {{1, 1, {1000}}, {1, 1, {1000}}, {1, 1, {1000}}},
+        {{1, 1, {1}}, {1, 1, {1000}}, {1, 1, {1000}}},
+        {{1, 2, {3, 1000}}, {1, 0, {0}}, {1, 2, {3, 1000}}}, /* b: rank 0, one element */
+        {{1, 2, {5, 1}}, {1, 2, {1, 7}}, {1, 2, {5, 7}}},
+        {{1, 3, {2, 3, 4}}, {1, 1, {4}}, {1, 3, {2, 3, 4}}},
+        {{1, 3, {3, 1, 5}}, {1, 3, {1, 4, 1}}, {1, 3, {3, 4, 5}}},
+        {{1, 4, {2, 1, 3, 1}}, {1, 4, {1, 4, 1, 6}}, {1, 4, {2, 4, 3, 6}}},
+        {{1, 2, {64, 1}}, {1, 2, {64, 4096}}, {1, 2, {64, 4096}}},
+        {{1, 2, {70000, 3}}, {1, 1, {3}}, {1, 2, {70000, 3}}},
+        {{1, 1, {big}}, {1, 1, {big}}, {1, 1, {big}}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (uint32_t k = ADEAD_K_TADD; k <= ADEAD_K_TMUL; k++) {
+            shape in[2] = {cases[i].a, cases[i].b};
+            run_case(k, in, 2, &cases[i].o, 3, i * 3 + k, i % 2 ? 4 : 0, NULL);
+        }
+}
+
+/* RELU up to big elements (aligned and not), TRANSPOSE of 4- and 8-byte elements up to t_big^2. */
+static void relu_transpose_cases(int64_t big, int64_t t_big)
+{
+    const int64_t ns[] = {1, 3, 4, 1023, (1 << 20) + 3, big};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        shape s = f32s(1, ns[i], 0, 0, 0);
+        run_case(ADEAD_K_RELU, &s, 1, &s, 3, i, 0, NULL);
+        run_case(ADEAD_K_RELU, &s, 1, &s, 3, i, 4, NULL); /* not 16-byte aligned: the scalar path */
+    }
+    const int64_t ts[][2] = {{1, 1}, {3, 5}, {33, 65}, {1000, 999}, {64, 64}, {1, 4097}, {4097, 1}, {t_big, t_big}};
+    static const uint32_t dts[] = {ADEAD_EXEC_F32, ADEAD_EXEC_I32, ADEAD_EXEC_I64};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        for (int d = 0; d < 3; d++) {
+            shape a = {dts[d], 2, {ts[i][0], ts[i][1], 0, 0}}, o = {dts[d], 2, {ts[i][1], ts[i][0], 0, 0}};
+            run_case(ADEAD_K_TRANSPOSE, &a, 1, &o, 0, i * 3 + (uint64_t)d, d == 1 ? 4 : 0, NULL);
+        }
+}
+
+/* SOFTMAX on the given [rows, n] shapes, each with dense and sparse special values, then rank 3
+ * aligned and not. */
+static void softmax_cases(const int64_t (*shapes)[2], size_t n_shapes)
+{
+    for (size_t i = 0; i < n_shapes; i++)
+        for (int special = 2; special <= 256; special *= 16) {
+            shape s = f32s(2, shapes[i][0], shapes[i][1], 0, 0);
+            run_case(ADEAD_K_SOFTMAX, &s, 1, &s, special, i * 7 + (uint64_t)special, 0, NULL);
+        }
+    shape r3 = f32s(3, 4, 3, 64, 0);
+    run_case(ADEAD_K_SOFTMAX, &r3, 1, &r3, 16, 99, 0, NULL);
+    run_case(ADEAD_K_SOFTMAX, &r3, 1, &r3, 16, 98, 4, NULL); /* unaligned */
+}
+
+typedef struct {
+    int rank;
+    const int64_t *lead;
+    int64_t sq, sk, d, dv;
+} attention_shape;
+
+/* Both kernels on each shape with dense values, and with NaN and Inf in most rows where sk <= 70;
+ * params: the queue's (NULL: the default). */
+static void attention_cases(const attention_shape *cases, size_t n, const char *params)
+{
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t k = ADEAD_K_ATTENTION; k <= ADEAD_K_ATTENTION_CAUSAL; k++) {
+            attention_case(k, cases[i].rank, cases[i].lead, cases[i].sq, cases[i].sk, cases[i].d, cases[i].dv, 128, i * 2 + k,
+                           params);
+            if (cases[i].sk <= 70)
+                attention_case(k, cases[i].rank, cases[i].lead, cases[i].sq, cases[i].sk, cases[i].d, cases[i].dv, 16,
+                               50 + i * 2 + k, params);
+        }
+}
+
 /* ---- fused runs: sequences of ops submitted together, against the CPU ---- */
 
 typedef struct {

@@ -49,58 +49,21 @@ static void test_softmax(void **state)
     need_gpu();
     static const int64_t shapes[][2] = {{1, 1},   {3, 31},  {5, 32},    {7, 33},   {2, 100},  {64, 1024}, {3, 1025},
                                         {2, 5000}, {1000, 128}, {65536, 64}, {5, 8192}, {1, 70000}};
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        for (int special = 2; special <= 256; special *= 16) {
-            shape s = f32s(2, shapes[i][0], shapes[i][1], 0, 0);
-            run_case(ADEAD_K_SOFTMAX, &s, 1, &s, special, i * 7 + (uint64_t)special, 0, NULL);
-        }
-    shape r3 = f32s(3, 4, 3, 64, 0);
-    run_case(ADEAD_K_SOFTMAX, &r3, 1, &r3, 16, 99, 0, NULL);
-    run_case(ADEAD_K_SOFTMAX, &r3, 1, &r3, 16, 98, 4, NULL); /* unaligned */
+    softmax_cases(shapes, sizeof shapes / sizeof shapes[0]);
 }
 
 static void test_relu_transpose(void **state)
 {
     (void)state;
     need_gpu();
-    static const int64_t ns[] = {1, 3, 4, 1023, (1 << 20) + 3, 1 << 24};
-    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
-        shape s = f32s(1, ns[i], 0, 0, 0);
-        run_case(ADEAD_K_RELU, &s, 1, &s, 3, i, 0, NULL);
-        run_case(ADEAD_K_RELU, &s, 1, &s, 3, i, 4, NULL); /* not 16-byte aligned: the scalar path */
-    }
-    static const int64_t ts[][2] = {{1, 1}, {3, 5}, {33, 65}, {1000, 999}, {64, 64}, {1, 4097}, {4097, 1}, {4096, 4096}};
-    static const uint32_t dts[] = {ADEAD_EXEC_F32, ADEAD_EXEC_I32, ADEAD_EXEC_I64};
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-        for (int d = 0; d < 3; d++) {
-            shape a = {dts[d], 2, {ts[i][0], ts[i][1], 0, 0}}, o = {dts[d], 2, {ts[i][1], ts[i][0], 0, 0}};
-            run_case(ADEAD_K_TRANSPOSE, &a, 1, &o, 0, i * 3 + (uint64_t)d, d == 1 ? 4 : 0, NULL);
-        }
+    relu_transpose_cases(1 << 24, 4096);
 }
 
 static void test_elementwise(void **state)
 {
     (void)state;
     need_gpu();
-    static const struct {
-        shape a, b, o;
-    } cases[] = {
-        {{1, 1, {1000}}, {1, 1, {1000}}, {1, 1, {1000}}},
-        {{1, 1, {1}}, {1, 1, {1000}}, {1, 1, {1000}}},
-        {{1, 2, {3, 1000}}, {1, 0, {0}}, {1, 2, {3, 1000}}}, /* b: rank 0, one element */
-        {{1, 2, {5, 1}}, {1, 2, {1, 7}}, {1, 2, {5, 7}}},
-        {{1, 3, {2, 3, 4}}, {1, 1, {4}}, {1, 3, {2, 3, 4}}},
-        {{1, 3, {3, 1, 5}}, {1, 3, {1, 4, 1}}, {1, 3, {3, 4, 5}}},
-        {{1, 4, {2, 1, 3, 1}}, {1, 4, {1, 4, 1, 6}}, {1, 4, {2, 4, 3, 6}}},
-        {{1, 2, {64, 1}}, {1, 2, {64, 4096}}, {1, 2, {64, 4096}}},
-        {{1, 2, {70000, 3}}, {1, 1, {3}}, {1, 2, {70000, 3}}},
-        {{1, 1, {1 << 24}}, {1, 1, {1 << 24}}, {1, 1, {1 << 24}}},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        for (uint32_t k = ADEAD_K_TADD; k <= ADEAD_K_TMUL; k++) {
-            shape in[2] = {cases[i].a, cases[i].b};
-            run_case(k, in, 2, &cases[i].o, 3, i * 3 + k, i % 2 ? 4 : 0, NULL);
-        }
+    elementwise_cases(1 << 24);
 }
 
 static void test_attention(void **state)
@@ -108,11 +71,7 @@ static void test_attention(void **state)
     (void)state;
     need_gpu();
     static const int64_t lead1[] = {1, 1}, lead23[] = {2, 3};
-    static const struct {
-        int rank;
-        const int64_t *lead;
-        int64_t sq, sk, d, dv;
-    } cases[] = {
+    static const attention_shape cases[] = {
         {2, NULL, 5, 7, 3, 2},         {4, lead23, 17, 70, 8, 5},  {3, lead1, 64, 64, 64, 64},
         {3, lead1, 130, 200, 40, 33}, {3, lead23, 9, 65, 256, 256}, {3, lead1, 100, 30, 16, 16},
         {3, lead1, 30, 100, 16, 16},  {2, NULL, 2, 0, 3, 4},       {2, NULL, 3, 5, 0, 2},
@@ -120,16 +79,8 @@ static void test_attention(void **state)
         {3, lead1, 300, 333, 128, 100}, {3, lead1, 70, 90, 7, 200},   {3, lead1, 129, 64, 256, 128},
         {3, lead23, 65, 65, 1, 1},
     };
-    static const char *const kernels[] = {NULL, "attention=warp"}; /* the tiled kernel where it runs, the warp one */
-    for (int w = 0; w < 2; w++)
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-            for (uint32_t k = ADEAD_K_ATTENTION; k <= ADEAD_K_ATTENTION_CAUSAL; k++) {
-                attention_case(k, cases[i].rank, cases[i].lead, cases[i].sq, cases[i].sk, cases[i].d, cases[i].dv, 128,
-                               i * 2 + k, kernels[w]);
-                if (cases[i].sk <= 70) /* NaN and Inf somewhere in most rows */
-                    attention_case(k, cases[i].rank, cases[i].lead, cases[i].sq, cases[i].sk, cases[i].d, cases[i].dv, 16,
-                                   50 + i * 2 + k, kernels[w]);
-            }
+    attention_cases(cases, sizeof cases / sizeof cases[0], NULL); /* the tiled kernel where it runs */
+    attention_cases(cases, sizeof cases / sizeof cases[0], "attention=warp");
 }
 
 static void test_bad_params(void **state)
