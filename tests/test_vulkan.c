@@ -270,6 +270,39 @@ static void test_pipeline_cache(void **state)
     free(file);
 }
 
+/* No loader, no driver: the plugin says why in --info, --executor vulkan is refused with that
+ * reason, and the program runs on the CPU with the same digest. In subprocesses: the plugin's
+ * discovery runs once per process. */
+static void expect_not_here(const char *env, const char *reason)
+{
+    if (!plugin_present) {
+        printf("skip vulkan: %s\n", skip_why);
+        skip();
+    }
+    char cmd[1200], *out = NULL, *want = NULL;
+    snprintf(cmd, sizeof cmd, "%s ADEAD_VK_SOFTWARE=1 %s/bin/adead-vm --info", env, build_dir());
+    assert_int_equal(run_cmd(cmd, &out), 0);
+    if (!strstr(out, "executor vulkan: not here: ") || !strstr(out, reason)) fail_msg("%s:\n%s", cmd, out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s %s/bin/adead-vm --executor vulkan --digest examples/fib.adasm", env, build_dir());
+    if (run_cmd(cmd, &out) == 0 || !strstr(out, reason)) fail_msg("%s:\n%s", cmd, out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s ADEAD_VK_SOFTWARE=1 %s/bin/adead-vm --digest examples/fib.adasm", env, build_dir());
+    assert_int_equal(run_cmd(cmd, &out), 0);
+    snprintf(cmd, sizeof cmd, "%s/bin/adead-vm --executor cpu --digest examples/fib.adasm", build_dir());
+    assert_int_equal(run_cmd(cmd, &want), 0);
+    assert_string_equal(out, want);
+    free(out);
+    free(want);
+}
+
+static void test_no_loader_no_driver(void **state)
+{
+    (void)state;
+    expect_not_here("ADEAD_VK_LOADER=/nonexistent/libvulkan.so.1", "no Vulkan loader (");
+    expect_not_here("VK_DRIVER_FILES=/nonexistent/icd.json VK_ICD_FILENAMES=/nonexistent/icd.json", "finds no Vulkan driver");
+}
+
 static void test_programs(void **state)
 {
     (void)state;
@@ -294,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_long_stream),
         cmocka_unit_test(test_large_copies),
         cmocka_unit_test(test_pipeline_cache),
+        cmocka_unit_test(test_no_loader_no_driver),
         cmocka_unit_test(test_programs),
     };
     return cmocka_run_group_tests(tests, vk_setup, teardown);

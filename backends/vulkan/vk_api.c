@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static vk_instance_api api;
@@ -12,9 +13,11 @@ static char open_why[256];
 const vk_instance_api *vk_loader(char *why, size_t whylen)
 {
     if (!opened) {
-        void *h = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
+        const char *path = getenv("ADEAD_VK_LOADER"); /* another loader than the system's */
+        if (!path || !*path) path = "libvulkan.so.1";
+        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         if (!h) {
-            snprintf(open_why, sizeof open_why, "no Vulkan loader (libvulkan.so.1: %s)", dlerror());
+            snprintf(open_why, sizeof open_why, "no Vulkan loader (%.100s)", dlerror());
             opened = -1;
         } else {
             /* dlsym returns a data pointer; POSIX guarantees it converts to a function pointer. */

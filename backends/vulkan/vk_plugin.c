@@ -6,7 +6,8 @@
  * with the reason. Environment: ADEAD_VK_DEVICE=<index or name part> chooses one device (a
  * software one too); ADEAD_VK_SOFTWARE=1 or ADEAD_EXECUTOR=vulkan lets software devices in
  * after the GPUs;
- * ADEAD_VK_F32=native|emulated forces a build; ADEAD_VK_PIPELINE_CACHE=off keeps nothing on disk. */
+ * ADEAD_VK_F32=native|emulated forces a build; ADEAD_VK_PIPELINE_CACHE=off keeps nothing on disk;
+ * ADEAD_VK_LOADER=<path> opens another loader than libvulkan.so.1. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,8 +288,9 @@ static void discover(void)
     ci.pApplicationInfo = &app;
     VkResult r = vi.CreateInstance(&ci, NULL, &instance);
     if (r != VK_SUCCESS) {
-        snprintf(not_here, sizeof not_here, "the Vulkan loader (%u.%u) gives no instance: %s", VK_API_VERSION_MAJOR(version),
-                 VK_API_VERSION_MINOR(version), vk_result_name(r));
+        snprintf(not_here, sizeof not_here, "the Vulkan loader (%u.%u) %s: %s", VK_API_VERSION_MAJOR(version),
+                 VK_API_VERSION_MINOR(version),
+                 r == VK_ERROR_INCOMPATIBLE_DRIVER ? "finds no Vulkan driver" : "gives no instance", vk_result_name(r));
         return;
     }
     if (vk_load_instance(&vi, instance, why, sizeof why)) {
