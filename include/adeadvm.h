@@ -172,6 +172,33 @@ ADEAD_API int adead_npy_read(const char *path, adead_tensor_view *out, void **da
  * place. A write past RLIMIT_FSIZE raises SIGXFSZ unless the caller ignores it. */
 ADEAD_API int adead_npy_write(const char *path, const adead_tensor_view *t, char *errbuf, size_t errlen);
 
+/* ---- The direct API (the seed's): single ops on the caller's memory, no program ----
+ * Same bits as the VM's ops (docs/ops.md) on every backend. adead_init chooses the backend for
+ * the process: ADEAD_BACKEND_CPU, _CUDA, _VULKAN (an exact device of that executor; ADEAD_E_ARG
+ * with the reason from adead_last_error when there is none), or _AUTO (the first exact GPU, used
+ * for MATMUL and ATTENTION from the VM's dispatch size, the CPU otherwise). An op called before
+ * adead_init initialises AUTO. A device out of memory, or an op the device does not take, runs on
+ * the CPU with the same bits. Thread-safe: every call takes one lock (calls run one at a time).
+ * Ops return ADEAD_OK or an adead_status; adead_last_error() is the calling thread's reason.
+ * Arrays are row-major f32; an output may be the input of SOFTMAX and RELU (in place); any other
+ * overlap of an output with an input is computed into scratch first. */
+enum { ADEAD_BACKEND_AUTO = -1, ADEAD_BACKEND_CPU = 0, ADEAD_BACKEND_CUDA = 1, ADEAD_BACKEND_VULKAN = 2 };
+ADEAD_API int adead_init(int backend);
+ADEAD_API int adead_vulkan_init(void); /* adead_init(ADEAD_BACKEND_VULKAN) */
+ADEAD_API void adead_shutdown(void);   /* closes the backend's queues; adead_init may follow */
+ADEAD_API int adead_backend(void);     /* the backend chosen, or -2 before adead_init */
+ADEAD_API const char *adead_last_error(void);
+/* Host memory aligned to 64 bytes (NULL when out of memory); adead_free(NULL) is fine. */
+ADEAD_API void *adead_alloc(size_t size);
+ADEAD_API void adead_free(void *ptr);
+/* c[m][n] = a[m][k] b[k][n] (MATMUL). */
+ADEAD_API int adead_matmul(const float *a, const float *b, float *c, int m, int n, int k);
+/* out[rows][cols] = softmax of each row of in (SOFTMAX). */
+ADEAD_API int adead_softmax(const float *in, float *out, int rows, int cols);
+ADEAD_API int adead_relu(const float *in, float *out, int size);
+/* q, k, v, out: [heads][seq_len][dim] (ATTENTION, not causal). */
+ADEAD_API int adead_attention(const float *q, const float *k, const float *v, float *out, int seq_len, int dim, int heads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,7 +20,7 @@ VK_LDFLAGS := $(if $(filter 1,$(SANITIZE)),,-Wl,-z,defs)
 GLSLC_FLAGS := --target-env=vulkan1.1 -O -Werror
 
 .PHONY: vulkan-plugin
-.PRECIOUS: $(VK_SPV_DIR)/%.spv $(BUILD)/obj/vk-embed/%.c
+.PRECIOUS: $(VK_SPV_DIR)/%.0.spv $(VK_SPV_DIR)/%.1.spv $(BUILD)/obj/vk-embed/%.c
 ifneq ($(and $(GLSLC),$(VK_HEADER)),)
 vulkan-plugin: $(VULKAN_PLUGIN)
 

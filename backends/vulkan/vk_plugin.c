@@ -208,7 +208,7 @@ static int open_device(VkPhysicalDevice phys, uint32_t index, vk_dev *d, char *w
     d->dev.ops = &device_ops;
     d->dev.name = d->name;
     d->dev.impl = d;
-    d->dev.caps = ADEAD_EXEC_CAP_GPU;
+    d->dev.caps = p->deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ? 0 : ADEAD_EXEC_CAP_GPU; /* lavapipe is no GPU */
 
     /* The build to try first: native on NVIDIA (its default float mode is the model), emulated
      * elsewhere (correct on any IEEE device with doubles); then the other one. */
