@@ -558,15 +558,15 @@ static void test_bind_rejects_bad_inputs(void **state)
     expect_vm_error(vm, adead_vm_bind(vm, "sum", ADEAD_F32, 1, dims_4, x), ADEAD_E_ARG,
                     "there is no input named \"sum\"");
     expect_vm_error(vm, adead_vm_bind(vm, "tmp", ADEAD_F32, 1, dims_4, x), ADEAD_E_ARG,
-                    "there is no input named \"tmp\"");
+                    "there is no input named \"tmp\" (its inputs: x, shaped");
     expect_vm_error(vm, adead_vm_bind(vm, "x", ADEAD_I32, 1, dims_4, x), ADEAD_E_ARG,
                     "input x is f32, the data given is i32");
     expect_vm_error(vm, adead_vm_bind(vm, "shaped", ADEAD_I64, 2, dims_2x3, six), ADEAD_E_ARG,
                     "input shaped is i32, the data given is i64");
     expect_vm_error(vm, adead_vm_bind(vm, "shaped", ADEAD_I32, 2, dims_3x2, six), ADEAD_E_ARG,
-                    "input shaped: the shape given differs from the declared one");
+                    "input shaped: the shape given, [3,2], differs from the declared [2,3]");
     expect_vm_error(vm, adead_vm_bind(vm, "shaped", ADEAD_I32, 1, dims_6, six), ADEAD_E_ARG,
-                    "the shape given differs");
+                    "input shaped: the shape given, [6], differs from the declared [2,3]");
     expect_vm_error(vm, adead_vm_bind(vm, "x", ADEAD_F32, 5, dims_rank5, x), ADEAD_E_ARG, "rank 0..4");
     expect_vm_error(vm, adead_vm_bind(vm, "x", ADEAD_F32, 1, dims_4, NULL), ADEAD_E_ARG, "data is NULL");
     expect_vm_error(vm, adead_vm_bind(vm, "x", (adead_dtype)7, 1, dims_4, x), ADEAD_E_ARG, "input x is f32");

@@ -406,8 +406,9 @@ static void test_vm_input_dtype_and_shape_are_checked(void **state)
     write_i64_npy(scalar.s, 0, NULL, ten, 1);
     write_i64_npy(good.s, 1, one, ten, 1);
     expect_vm(1, "input n is i64, the data given is i32", "--in n=%s examples/loop_sum.adasm", wrong_dtype.s);
-    expect_vm(1, "the shape given differs from the declared one", "--in n=%s examples/loop_sum.adasm", wrong_shape.s);
-    expect_vm(1, "the shape given differs from the declared one", "--in n=%s examples/loop_sum.adasm", scalar.s);
+    expect_vm(1, "input n: the shape given, [2], differs from the declared [1]", "--in n=%s examples/loop_sum.adasm", wrong_shape.s);
+    expect_vm(1, "input n: the shape given, [], differs from the declared [1]", "--in n=%s examples/loop_sum.adasm", scalar.s);
+    expect_vm(1, "there is no input named \"m\" (its inputs: n)", "--in m=%s examples/loop_sum.adasm", good.s);
     expect_vm(1, "input x is f32, the data given is i64", "--in x=%s examples/mlp.adasm", good.s);
     expect_exact(vm("--in n=%s examples/loop_sum.adasm", good.s), 0, "total = i64[1] [45]\n");
 }
@@ -670,7 +671,7 @@ static void test_vm_plugins(void **state)
     snprintf(cmd, sizeof cmd, "%s %s/bin/adead-vm --executor nonesuch %s", env, build_dir(), prog.s);
     assert_int_equal(run_cmd(cmd, &out), 1);
     keep(out);
-    assert_contains(out, "adead_vm_set_executor: no executor \"nonesuch\" here (auto, cpu, ");
+    assert_contains(out, "adead-vm: --executor nonesuch: no executor \"nonesuch\" here (auto, cpu, "); /* the option, not the API function */
     snprintf(cmd, sizeof cmd, "%s %s/bin/adead-vm --executor tiny --trace --digest --quiet %s", env, build_dir(), prog.s);
     assert_int_equal(run_cmd(cmd, &out), 0);
     keep(out);

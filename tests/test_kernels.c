@@ -919,7 +919,7 @@ static void test_vm_attention_shape_traps(void **state)
     (void)state;
     static float zeros[256];
     vm_input bad_d[3] = {{"q", 2, {2, 3}, zeros}, {"k", 2, {4, 5}, zeros}, {"v", 2, {4, 2}, zeros}};
-    const char *p1[] = {"test.adasm:6: pc 0 (ATTENTION): q q [2,3], k k [4,5], v v [4,2]", "needs [...,Sq,D], [...,Sk,D], [...,Sk,Dv]", NULL};
+    const char *p1[] = {"test.adasm:6: pc 0 (ATTENTION): q = q [2,3], k = k [4,5], v = v [4,2]", "needs [...,Sq,D], [...,Sk,D], [...,Sk,Dv]", NULL};
     expect_trap(attention_src, bad_d, 3, p1);
     vm_input bad_sk[3] = {{"q", 3, {2, 5, 4}, zeros}, {"k", 3, {2, 6, 4}, zeros}, {"v", 3, {2, 7, 4}, zeros}};
     const char *p2[] = {"q [2,5,4]", "k [2,6,4]", "v [2,7,4]", NULL};
@@ -1044,10 +1044,10 @@ static void test_vm_vk_compute_attention_shape_traps(void **state)
                                "    VK_ARG v\n"                           /* line 6, pc 1 */
                                "    HALT\n";
     vm_input bad_d[3] = {{"q", 2, {2, 3}, zeros}, {"k", 2, {4, 5}, zeros}, {"v", 2, {4, 2}, zeros}};
-    const char *p1[] = {"test.adasm:6: pc 1 (VK_COMPUTE): ATTENTION: q q [2,3], k k [4,5], v v [4,2]", "needs [...,Sq,D], [...,Sk,D], [...,Sk,Dv]",
+    const char *p1[] = {"test.adasm:6: pc 1 (VK_COMPUTE): ATTENTION: q = q [2,3], k = k [4,5], v = v [4,2]", "needs [...,Sq,D], [...,Sk,D], [...,Sk,Dv]",
                         NULL};
     expect_trap(src, bad_d, 3, p1);
-    const char *p1c[] = {"test.adasm:5: pc 0 (VK_COMPUTE): ATTENTION_CAUSAL: q q [2,3], k k [4,5], v v [4,2]", NULL};
+    const char *p1c[] = {"test.adasm:5: pc 0 (VK_COMPUTE): ATTENTION_CAUSAL: q = q [2,3], k = k [4,5], v = v [4,2]", NULL};
     expect_trap(src_c, bad_d, 3, p1c);
     /* the 4th tensor's own shape */
     vm_input bad_sk[3] = {{"q", 3, {2, 5, 4}, zeros}, {"k", 3, {2, 6, 4}, zeros}, {"v", 3, {2, 7, 4}, zeros}};

@@ -461,9 +461,15 @@ static int run(int argc, char **argv)
         fprintf(stderr, "adead-vm: out of memory\n");
         goto done;
     }
-    if ((o.simd && (rc = adead_vm_set_simd(vm, o.simd))) || (o.threads >= 0 && (rc = adead_vm_set_threads(vm, (int)o.threads))) ||
-        (o.executor && (rc = adead_vm_set_executor(vm, o.executor)))) {
-        fprintf(stderr, "adead-vm: %s\n", adead_vm_error(vm));
+    /* The option's name in the message, not the API function's ("adead_vm_set_simd: ..."). */
+    const char *flag = NULL, *value = NULL;
+    if (o.simd && (rc = adead_vm_set_simd(vm, o.simd))) flag = "--simd", value = o.simd;
+    else if (o.threads >= 0 && (rc = adead_vm_set_threads(vm, (int)o.threads))) flag = "--threads", value = "";
+    else if (o.executor && (rc = adead_vm_set_executor(vm, o.executor))) flag = "--executor", value = o.executor;
+    if (flag) {
+        const char *why = adead_vm_error(vm), *colon = strstr(why, ": ");
+        if (!strncmp(why, "adead_vm_set_", 13) && colon) why = colon + 2;
+        fprintf(stderr, "adead-vm: %s%s%s: %s\n", flag, *value ? " " : "", value, why);
         goto done;
     }
     if (o.fuel) adead_vm_set_fuel(vm, o.fuel);

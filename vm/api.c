@@ -461,7 +461,14 @@ int adead_vm_bind(adead_vm *vm, const char *name, adead_dtype dtype, int rank, c
     if (vm->state != VM_FRESH) return api_error(vm, ADEAD_E_ARG, "adead_vm_bind: the VM has started running");
     const adead_program *p = vm->prog;
     int slot = find_tensor(p, p->inputs, p->n_inputs, name);
-    if (slot < 0) return api_error(vm, ADEAD_E_ARG, "%s: there is no input named \"%s\"", p->name, name);
+    if (slot < 0) {
+        char names[256] = "";
+        size_t n = 0;
+        for (int i = 0; i < p->n_inputs && n < sizeof names; i++)
+            n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", adead_program_input_name(p, i));
+        return api_error(vm, ADEAD_E_ARG, "%s: there is no input named \"%s\" (%s%s)", p->name, name,
+                         p->n_inputs ? "its inputs: " : "it has no inputs", names);
+    }
     const bib_tensor *bt = &p->mod.tensors[slot];
     if ((uint32_t)dtype != bt->dtype)
         return api_error(vm, ADEAD_E_ARG, "input %s is %s, the data given is %s", name, bib_dtype_name(bt->dtype),
@@ -469,7 +476,16 @@ int adead_vm_bind(adead_vm *vm, const char *name, adead_dtype dtype, int rank, c
     if (bt->flags & BIB_T_SHAPED) {
         int same = (uint32_t)rank == bt->rank;
         for (int i = 0; same && i < rank; i++) same = dims[i] == (int64_t)bt->dims[i];
-        if (!same) return api_error(vm, ADEAD_E_ARG, "input %s: the shape given differs from the declared one", name);
+        if (!same) {
+            char given[128] = "[", declared[128] = "[";
+            for (int i = 0; i < rank; i++)
+                snprintf(given + strlen(given), sizeof given - strlen(given), "%s%" PRId64, i ? "," : "", dims[i]);
+            for (uint32_t i = 0; i < bt->rank; i++)
+                snprintf(declared + strlen(declared), sizeof declared - strlen(declared), "%s%" PRIu64, i ? "," : "",
+                         (uint64_t)bt->dims[i]);
+            return api_error(vm, ADEAD_E_ARG, "input %s: the shape given, %s], differs from the declared %s]", name, given,
+                             declared);
+        }
     }
     int64_t count = tensor_shape_count(rank, dims);
     if (count < 0)

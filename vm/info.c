@@ -83,7 +83,8 @@ char *adead_system_info(void)
     char feat[256];
     cpu_feature_text(feat, sizeof feat);
     tb_printf(&b, "adead-vm %s\n", adead_version());
-    tb_printf(&b, "cpu: %s, %d core%s;", ci->brand, ci->cores, ci->cores == 1 ? "" : "s");
+    tb_printf(&b, "cpu: %s%s%s%s, %d core%s;", ci->brand, ci->model[0] ? " (" : "", ci->model, ci->model[0] ? ")" : "",
+              ci->cores, ci->cores == 1 ? "" : "s");
     cache_text(&b, "L1d", ci->l1d);
     cache_text(&b, "L2", ci->l2);
     cache_text(&b, "L3", ci->l3);

@@ -289,7 +289,7 @@ static int result_shape(adead_vm *vm, uint32_t pc, const char *ctx, int kernel, 
             shape_text(A, sa, sizeof sa);
             shape_text(B, sb, sizeof sb);
             shape_text(in[2], sc, sizeof sc);
-            return vm_trap(vm, ADEAD_E_TRAP, pc, "%sq %s %s, k %s %s, v %s %s: needs [...,Sq,D], [...,Sk,D], [...,Sk,Dv] of one rank (2..4) with equal leading axes",
+            return vm_trap(vm, ADEAD_E_TRAP, pc, "%sq = %s %s, k = %s %s, v = %s %s: needs [...,Sq,D], [...,Sk,D], [...,Sk,Dv] of one rank (2..4) with equal leading axes",
                            ctx, tname(vm, slot[0], na, sizeof na), sa, tname(vm, slot[1], nb, sizeof nb), sb, tname(vm, slot[2], nc, sizeof nc), sc);
         }
         return 0;

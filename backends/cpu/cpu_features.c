@@ -105,6 +105,28 @@ static void detect_x86(void)
     info.has[SIMD_AVX512] = info.has[SIMD_AVX2] && os_zmm && avx512f && avx512bw && avx512dq && avx512vl;
 }
 
+/* AMD's generations by family and model (Intel's numbers are printed bare). */
+static const char *amd_core(unsigned family, unsigned model)
+{
+    if (family == 0x17) return model >= 0x30 ? "Zen 2" : "Zen / Zen+";
+    if (family == 0x19) return (model >= 0x10 && model <= 0x1F) || (model >= 0x60 && model <= 0xAF) ? "Zen 4" : "Zen 3";
+    if (family == 0x1A) return "Zen 5";
+    return NULL;
+}
+
+static void read_model(void)
+{
+    unsigned a, b, c, d, v[4] = {0, 0, 0, 0};
+    if (!__get_cpuid(0, &v[0], &v[1], &v[2], &v[3]) || !__get_cpuid(1, &a, &b, &c, &d)) return;
+    unsigned base_family = (a >> 8) & 0xF, family = base_family, model = (a >> 4) & 0xF, stepping = a & 0xF;
+    if (base_family == 0xF) family += (a >> 20) & 0xFF;
+    if (base_family == 0xF || base_family == 0x6) model |= ((a >> 16) & 0xF) << 4;
+    int amd = v[1] == 0x68747541u; /* "Auth"enticAMD */
+    const char *core = amd ? amd_core(family, model) : NULL;
+    snprintf(info.model, sizeof info.model, "family %u model %u stepping %u%s%s", family, model, stepping, core ? ", " : "",
+             core ? core : "");
+}
+
 static void read_brand(void)
 {
     unsigned r[12];
@@ -121,6 +143,7 @@ static void detect(void)
 #ifdef ADEAD_X86
     detect_x86();
     read_brand();
+    read_model();
 #elif defined(__aarch64__)
     info.has[SIMD_NEON] = 1; /* Advanced SIMD is mandatory on AArch64 */
     add_feature("neon");

@@ -13,6 +13,8 @@ typedef struct {
     int cores;               /* online logical CPUs */
     uint32_t l1d, l2, l3;    /* data cache sizes in bytes (0: unknown) */
     char brand[64];
+    char model[64]; /* "family 25 model 17 stepping 1, Zen 4" (x86 CPUID), "" elsewhere: brand strings
+                     * such as "AMD EPYC" name no generation */
 } cpu_info;
 
 /* Detected once (thread-safe); never NULL. */
