@@ -21,10 +21,11 @@ static const char *flow_text(isa_flow f)
 /* "ADD rd, ra, rb"-style operand list from the kinds. */
 static void syntax(int op, char *buf, size_t len)
 {
-    static const char *const reg_names[] = {"rd", "ra", "rb", "rc"};
+    /* The register written is rd; the ones read are ra, rb, rc in order (the meanings' names). */
+    static const char *const read_names[] = {"ra", "rb", "rc", "r?"};
     const char *k = isa_ops[op].kinds;
     size_t n = (size_t)snprintf(buf, len, "%s", isa_ops[op].name);
-    int first = 1;
+    int first = 1, reads = 0;
     for (int s = 0; s < 4 && n < len; s++) {
         const char *word;
         char tmp[16];
@@ -34,7 +35,7 @@ static void syntax(int op, char *buf, size_t len)
         case 'w':
         case 'r':
         case 'b':
-            snprintf(tmp, sizeof tmp, "%s", k[s] == 'w' ? "rd" : reg_names[s]);
+            snprintf(tmp, sizeof tmp, "%s", k[s] == 'w' ? "rd" : read_names[reads++]);
             word = tmp;
             break;
         case 't':
