@@ -166,6 +166,11 @@ bench-gpu: all
 bench-vulkan: all
 	CC="$(CC)" sh bench/gpu.sh $(BUILD) vulkan
 
+# Outside /usr the dynamic loader does not look in $(PREFIX)/lib by itself: programs linked with
+# `pkg-config --libs adeadvm` get an rpath to it. In /usr/local the loader's cache knows the
+# library once ldconfig has run, which install does when it can (root, no DESTDIR).
+INSTALL_RPATH := $(if $(filter /usr /usr/,$(PREFIX)),,-Wl,-rpath,$${libdir} )
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/adeadvm
 	install -m 755 $(BIN)/adead-asm $(BIN)/adead-vm $(DESTDIR)$(PREFIX)/bin/
@@ -174,9 +179,10 @@ install: all
 	ln -sf libadeadvm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libadeadvm.so.$(SOVERSION)
 	ln -sf libadeadvm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libadeadvm.so
 	install -m 644 include/adeadvm.h include/adeadvm_exec.h include/adeadvm_kernels.def $(DESTDIR)$(PREFIX)/include/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' adeadvm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/adeadvm.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@RPATH@|$(INSTALL_RPATH)|g' adeadvm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/adeadvm.pc
 	if [ -f $(CUDA_PLUGIN) ]; then install -m 755 $(CUDA_PLUGIN) $(DESTDIR)$(PREFIX)/lib/adeadvm/; fi
 	if [ -f $(VULKAN_PLUGIN) ]; then install -m 755 $(VULKAN_PLUGIN) $(DESTDIR)$(PREFIX)/lib/adeadvm/; fi
+	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 
 clean:
 	rm -rf build build-san build-clang-san build-aarch64 build-fuzz

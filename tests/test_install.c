@@ -63,6 +63,28 @@ static void test_embed_builds_with_pkg_config(void **state)
     free(out);
 }
 
+/* Installed under a prefix of one's own, with no DESTDIR: a program built with nothing but
+ * `pkg-config --cflags --libs adeadvm` finds libadeadvm.so.0 when it runs (the .pc's rpath). */
+static void test_prefix_install_runs_as_built(void **state)
+{
+    (void)state;
+    const char *san = getenv("SANITIZE");
+    const char *sanflags = san && !strcmp(san, "1") ? "-fsanitize=address,undefined" : "";
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "make -s install SANITIZE=%s BUILD=%s PREFIX=%s/opt", san ? san : "", build_dir(), root);
+    if (run_cmd(cmd, &out)) fail_msg("%s\n%s", cmd, out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "PKG_CONFIG_PATH=%s/opt/lib/pkgconfig sh -c '${CC:-cc} -std=c99 -Wall -Wextra -Werror %s examples/embed.c "
+                              "$(pkg-config --cflags --libs adeadvm) -o %s/embed2'",
+             root, sanflags, root);
+    if (run_cmd(cmd, &out)) fail_msg("%s\n%s", cmd, out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "env -u LD_LIBRARY_PATH %s/embed2", root);
+    if (run_cmd(cmd, &out)) fail_msg("%s\n%s", cmd, out);
+    assert_string_equal(out, "libadeadvm " ADEAD_VERSION_STRING ": y = 10.5 20.5 30.5 40.5 (3 instructions)\n");
+    free(out);
+}
+
 static void test_shared_library_exports_only_the_api(void **state)
 {
     (void)state;
@@ -78,6 +100,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_installed_files),
         cmocka_unit_test(test_embed_builds_with_pkg_config),
+        cmocka_unit_test(test_prefix_install_runs_as_built),
         cmocka_unit_test(test_shared_library_exports_only_the_api),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
