@@ -242,6 +242,42 @@ static void test_tasks(void **state)
 }
 
 /* Every example: text -> .bib -> text -> .bib gives the same bytes (docs/asm.md). */
+/* README's digest table: each command's digest, with the default executor, at every SIMD level
+ * the host has, and on Vulkan where a device is (software devices let in). */
+static void test_readme_digests(void **state)
+{
+    (void)state;
+    FILE *f = fopen("README.md", "r");
+    assert_non_null(f);
+    char line[1024];
+    int rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *cmd = strstr(line, "| `build/bin/adead-vm --digest "), *dig = strstr(line, "| `sha256:");
+        if (!cmd || !dig) continue;
+        cmd += strlen("| `build/bin/adead-vm ");
+        char *end = strchr(cmd, '`');
+        assert_non_null(end);
+        *end = 0;
+        dig += 3;
+        dig[strlen("sha256:") + 64] = 0;
+        static const char *const how[] = {"", "--simd scalar", "--simd sse2", "--simd avx2", "--simd avx512", "--simd neon",
+                                          "--threads 1", "--executor vulkan"};
+        for (size_t h = 0; h < sizeof how / sizeof how[0]; h++) {
+            char full[1400], *out = NULL;
+            snprintf(full, sizeof full, "ADEAD_VK_SOFTWARE=1 %s/bin/adead-vm %s %s", build_dir(), how[h], cmd);
+            int rc = run_cmd(full, &out);
+            /* A level this CPU lacks, or no Vulkan device: nothing to compare there. */
+            int absent = rc && out && (strstr(out, "is not available on this CPU") || strstr(out, "is not usable here") ||
+                                       strstr(out, "no executor \"vulkan\""));
+            if (!absent && (rc || !strstr(out, dig))) fail_msg("%s: not %s:\n%s", full, dig, out ? out : "");
+            free(out);
+        }
+        rows++;
+    }
+    fclose(f);
+    assert_int_equal(rows, 5);
+}
+
 static void test_examples_round_trip(void **state)
 {
     (void)state;
@@ -269,7 +305,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loop_sum), cmocka_unit_test(test_fib),   cmocka_unit_test(test_softmax_rows),
-        cmocka_unit_test(test_mlp),      cmocka_unit_test(test_tasks), cmocka_unit_test(test_examples_round_trip),
+        cmocka_unit_test(test_mlp),      cmocka_unit_test(test_tasks), cmocka_unit_test(test_readme_digests),
+        cmocka_unit_test(test_examples_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
