@@ -100,6 +100,16 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h $(STATIC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -o $@ $< $(STATIC) -lcmocka $(LDLIBS)
 
+# The C++ binding's test (bindings/cpp/adeadvm.hpp) with a C++ user's flags, by the C++ twin of
+# $(CC) (clang++ for clang, so that the sanitizer runtimes match).
+CXX_TESTS := $(if $(findstring clang,$(notdir $(CC))),$(patsubst %clang,%clang++,$(CC)),$(if $(filter cc gcc,$(notdir $(CC))),g++,$(CXX)))
+ifneq ($(shell command -v $(CXX_TESTS) 2>/dev/null),)
+TEST_BIN += $(BUILD)/tests/test_cpp
+$(BUILD)/tests/test_cpp: tests/test_cpp.cpp bindings/cpp/adeadvm.hpp include/adeadvm.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CXX_TESTS) -std=c++17 -Wall -Wextra -Werror -g $(OPT) $(SANFLAGS) -Iinclude -o $@ $< $(STATIC) -lcmocka $(LDLIBS)
+endif
+
 # Tests run from the top directory and find the programs under $ADEAD_BUILD.
 test: all $(BIN)/adead-vm-switch $(BIN)/isadoc $(TEST_BIN)
 	@ADEAD_BUILD=$(BUILD) CC="$(CC)" SANITIZE="$(SANITIZE)" sh tests/run.sh $(TEST_BIN)
@@ -178,7 +188,7 @@ install: all
 	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libadeadvm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libadeadvm.so.$(SOVERSION)
 	ln -sf libadeadvm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libadeadvm.so
-	install -m 644 include/adeadvm.h include/adeadvm_exec.h include/adeadvm_kernels.def $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/adeadvm.h include/adeadvm_exec.h include/adeadvm_kernels.def bindings/cpp/adeadvm.hpp $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@RPATH@|$(INSTALL_RPATH)|g' adeadvm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/adeadvm.pc
 	if [ -f $(CUDA_PLUGIN) ]; then install -m 755 $(CUDA_PLUGIN) $(DESTDIR)$(PREFIX)/lib/adeadvm/; fi
 	if [ -f $(VULKAN_PLUGIN) ]; then install -m 755 $(VULKAN_PLUGIN) $(DESTDIR)$(PREFIX)/lib/adeadvm/; fi
