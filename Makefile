@@ -4,7 +4,7 @@
 #   make test SANITIZE=1 the same under ASan+UBSan, in build-san/
 #   make check           both of the above, and the sanitizer run again with clang where it is
 #                        installed (what .ci/run runs)
-#   make docs            regenerate docs/isa.md from isa/opcodes.def
+#   make docs            regenerate docs/isa.md and the Vim syntax file from isa/opcodes.def
 #   make bench           interpreter benchmarks against lua5.4 and luajit -joff
 #   make bench-gpu       the CUDA executor against cuBLAS, a device copy and PyTorch (on a GPU)
 #   make bench-vulkan    the Vulkan executor against the same anchors (on lavapipe: its figures alone)
@@ -144,6 +144,7 @@ neon-test: $(A64_BUILD)/neon_diff
 
 docs: $(BIN)/isadoc
 	$(BIN)/isadoc > docs/isa.md
+	$(BIN)/isadoc --vim > editors/vim/syntax/adasm.vim
 
 bench: all
 	sh bench/run.sh $(BUILD)
@@ -192,6 +193,8 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@RPATH@|$(INSTALL_RPATH)|g' adeadvm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/adeadvm.pc
 	if [ -f $(CUDA_PLUGIN) ]; then install -m 755 $(CUDA_PLUGIN) $(DESTDIR)$(PREFIX)/lib/adeadvm/; fi
 	if [ -f $(VULKAN_PLUGIN) ]; then install -m 755 $(VULKAN_PLUGIN) $(DESTDIR)$(PREFIX)/lib/adeadvm/; fi
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 docs/man/adead-vm.1 docs/man/adead-asm.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 
 clean:

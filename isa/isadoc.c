@@ -58,8 +58,35 @@ static void syntax(int op, char *buf, size_t len)
     }
 }
 
-int main(void)
+/* `isadoc --vim`: editors/vim/syntax/adasm.vim, its opcode keywords from the same table. */
+static int vim_syntax(void)
 {
+    printf("\" Vim syntax for ADead-BIB assembly (.adasm). Generated from isa/opcodes.def by `make docs`;\n"
+           "\" do not edit (a test fails when it is stale). Install: copy editors/vim/ into ~/.vim/.\n"
+           "if exists(\"b:current_syntax\")\n  finish\nendif\nsyntax case match\n");
+    for (int op = 0; op < OP__COUNT; op++) {
+        if (op % 8 == 0) printf("%ssyntax keyword adasmOpcode", op ? "\n" : "");
+        printf(" %s", isa_ops[op].name);
+    }
+    printf("\nsyntax match adasmDirective /^\\s*\\.\\(tensor\\|input\\|output\\|const\\|flags\\|spirv\\|line\\|file\\|raw\\)\\>/\n"
+           "syntax keyword adasmType f32 i32 i64 str relaxed\n"
+           "syntax match adasmRegister /\\<r\\d\\+\\>/\n"
+           "syntax match adasmLabel /^\\s*[A-Za-z_.][A-Za-z0-9_.]*:/\n"
+           "syntax match adasmNumber /\\<-\\?\\(0x\\x\\+\\|\\d\\+\\(\\.\\d*\\)\\?\\([eE][-+]\\?\\d\\+\\)\\?\\)\\>/\n"
+           "syntax keyword adasmNumber inf nan\n"
+           "syntax region adasmString start=/\"/ skip=/\\\\./ end=/\"/\n"
+           "syntax match adasmComment /;.*$/\n"
+           "highlight default link adasmOpcode Statement\nhighlight default link adasmDirective PreProc\n"
+           "highlight default link adasmType Type\nhighlight default link adasmRegister Identifier\n"
+           "highlight default link adasmLabel Label\nhighlight default link adasmNumber Number\n"
+           "highlight default link adasmString String\nhighlight default link adasmComment Comment\n"
+           "let b:current_syntax = \"adasm\"\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "--vim")) return vim_syntax();
     printf("# ADead-BIB ISA reference\n\n"
            "Generated from `isa/opcodes.def` by `make docs`; do not edit (a test fails when it is stale).\n"
            "Semantics in detail: `docs/machine.md` (registers, memory, tasks, traps) and `docs/ops.md`\n"

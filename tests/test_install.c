@@ -32,7 +32,8 @@ static void test_installed_files(void **state)
 {
     (void)state;
     static const char *const files[] = {"usr/bin/adead-asm", "usr/bin/adead-vm", "usr/lib/libadeadvm.a", "usr/lib/libadeadvm.so",
-                                        "usr/lib/libadeadvm.so.0", "usr/include/adeadvm.h", "usr/lib/pkgconfig/adeadvm.pc"};
+                                        "usr/lib/libadeadvm.so.0", "usr/include/adeadvm.h", "usr/lib/pkgconfig/adeadvm.pc",
+                                        "usr/include/adeadvm.hpp", "usr/share/man/man1/adead-vm.1", "usr/share/man/man1/adead-asm.1"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", root, files[i]);

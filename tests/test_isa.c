@@ -116,6 +116,14 @@ static void test_isa_doc_is_fresh(void **state)
     if (strcmp(generated, committed)) fail_msg("docs/isa.md is stale: run 'make docs' and commit it");
     free(generated);
     free(committed);
+    snprintf(cmd, sizeof cmd, "%s/bin/isadoc --vim", build_dir());
+    assert_int_equal(run_cmd(cmd, &generated), 0);
+    committed = slurp("editors/vim/syntax/adasm.vim", NULL);
+    assert_non_null(committed);
+    if (strcmp(generated, committed)) fail_msg("editors/vim/syntax/adasm.vim is stale: run 'make docs' and commit it");
+    assert_non_null(strstr(committed, " VK_COMPUTE")); /* every opcode is a keyword */
+    free(generated);
+    free(committed);
 }
 
 int main(void)

@@ -1,0 +1,1 @@
+autocmd BufRead,BufNewFile *.adasm set filetype=adasm
