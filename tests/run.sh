@@ -29,6 +29,38 @@ for t in "$@"; do
     failed=$((failed + f))
 done
 
+# The Python binding (bindings/python): built with pip from these sources into a scratch folder
+# and run by pytest, its tests counted one by one. Not under SANITIZE=1 (an ASan library cannot
+# load into a Python without ASan; the normal build runs it).
+if [ "${SANITIZE:-}" = 1 ]; then
+    echo "skip python: not under SANITIZE=1 (the normal build runs it)"
+elif ! python3 -c "import numpy, pytest, setuptools, wheel" >/dev/null 2>&1; then
+    echo "skip python: python3 with numpy, pytest, setuptools and wheel not found (pip install numpy pytest setuptools wheel)"
+else
+    pydir=$(mktemp -d)
+    if MAKEFLAGS= MAKELEVEL= python3 -m pip install -q --no-build-isolation --target "$pydir" ./bindings/python >"$log" 2>&1 &&
+        PYTHONPATH="$pydir" python3 -m pytest -q -p no:cacheprovider bindings/python/tests >>"$log" 2>&1; then
+        status=0
+    else
+        status=1
+    fi
+    line=$(grep -E '^[0-9]+ (passed|failed)|^=* ?[0-9]+ (passed|failed)' "$log" | tail -n 1)
+    p=$(echo "$line" | sed -n 's/.*\b\([0-9][0-9]*\) passed.*/\1/p')
+    f=$(echo "$line" | sed -n 's/.*\b\([0-9][0-9]*\) failed.*/\1/p')
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ "$f" -ne 0 ]; then
+        echo "---- python (bindings/python)"
+        cat "$log"
+    else
+        echo "ok   python bindings ($p)"
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    rm -rf "$pydir"
+fi
+
 # The NEON kernels: cross-built for AArch64 and run under qemu-user (make neon-test), counted as
 # one entry. Skipped under SANITIZE=1: the sanitizers do not reach the cross build, and the
 # normal run of `make check` covers it.
