@@ -61,6 +61,32 @@ else
     rm -rf "$pydir"
 fi
 
+# The Rust binding (bindings/rust): cargo test offline (no crates from a registry), its tests
+# counted one by one; not under SANITIZE=1, as the Python one.
+if [ "${SANITIZE:-}" = 1 ]; then
+    echo "skip rust: not under SANITIZE=1 (the normal build runs it)"
+elif ! command -v cargo >/dev/null 2>&1; then
+    echo "skip rust: cargo not found"
+else
+    if MAKEFLAGS= MAKELEVEL= CARGO_TARGET_DIR="${ADEAD_BUILD:-build}/rust" ADEAD_BUILD="${ADEAD_BUILD:-build}" \
+        cargo test --offline --manifest-path bindings/rust/Cargo.toml >"$log" 2>&1; then
+        status=0
+    else
+        status=1
+    fi
+    p=$(sed -n 's/^test result: .* \([0-9][0-9]*\) passed; \([0-9][0-9]*\) failed.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+    f=$(sed -n 's/^test result: .* \([0-9][0-9]*\) passed; \([0-9][0-9]*\) failed.*/\2/p' "$log" | awk '{s += $1} END {print s + 0}')
+    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ "$f" -ne 0 ]; then
+        echo "---- rust (bindings/rust)"
+        cat "$log"
+    else
+        echo "ok   rust bindings ($p)"
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+fi
+
 # The NEON kernels: cross-built for AArch64 and run under qemu-user (make neon-test), counted as
 # one entry. Skipped under SANITIZE=1: the sanitizers do not reach the cross build, and the
 # normal run of `make check` covers it.
