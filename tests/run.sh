@@ -87,6 +87,41 @@ else
     failed=$((failed + f))
 fi
 
+# The Zig binding (bindings/zig): zig test, where a zig with @cImport is found (0.14 and 0.15; the
+# ziglang package on PyPI ships one), against the static library; not under SANITIZE=1.
+zig=""
+if command -v zig >/dev/null 2>&1; then zig=zig; elif python3 -m ziglang version >/dev/null 2>&1; then zig="python3 -m ziglang"; fi
+zigv=$([ -n "$zig" ] && $zig version 2>/dev/null)
+if [ "${SANITIZE:-}" = 1 ]; then
+    echo "skip zig: not under SANITIZE=1 (the normal build runs it)"
+elif [ -z "$zig" ]; then
+    echo "skip zig: no zig compiler (pip install ziglang==0.14.1)"
+elif ! echo "$zigv" | grep -Eq '^0\.1[45]\.'; then
+    echo "skip zig: zig $zigv has no @cImport (bindings/zig wants 0.14 or 0.15: pip install ziglang==0.14.1)"
+else
+    b="${ADEAD_BUILD:-build}"
+    if ZIG_LOCAL_CACHE_DIR="$b/zig-cache" ZIG_GLOBAL_CACHE_DIR="$b/zig-cache-global" \
+        $zig test bindings/zig/test.zig -I include -lc "$b/lib/libadeadvm.a" -lm -lpthread >"$log" 2>&1; then
+        status=0
+    else
+        status=1
+    fi
+    p=$(sed -n 's/^All \([0-9][0-9]*\) tests passed\.$/\1/p' "$log" | tail -n 1)
+    p=${p:-$(sed -n 's/^\([0-9][0-9]*\) passed; \([0-9][0-9]*\) skipped; \([0-9][0-9]*\) failed\.$/\1/p' "$log" | tail -n 1)}
+    f=$(sed -n 's/^\([0-9][0-9]*\) passed; \([0-9][0-9]*\) skipped; \([0-9][0-9]*\) failed\.$/\3/p' "$log" | tail -n 1)
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ "$f" -ne 0 ]; then
+        echo "---- zig (bindings/zig)"
+        cat "$log"
+    else
+        echo "ok   zig bindings, zig $zigv ($p)"
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+fi
+
 # The NEON kernels: cross-built for AArch64 and run under qemu-user (make neon-test), counted as
 # one entry. Skipped under SANITIZE=1: the sanitizers do not reach the cross build, and the
 # normal run of `make check` covers it.
