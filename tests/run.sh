@@ -8,6 +8,21 @@ log=$(mktemp)
 # The Vulkan driver's own leaks are not reported (tests/lsan.supp); ours still are.
 LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 export LSAN_OPTIONS
+
+# A suite outside cmocka into the totals: tally NAME STATUS PASSED FAILED (its output in $log).
+# A failing status with no failure counted is one failure (it died before reporting).
+tally() {
+    t_failed=$4
+    if [ "$2" -ne 0 ] && [ "$t_failed" -eq 0 ]; then t_failed=1; fi
+    if [ "$t_failed" -ne 0 ]; then
+        echo "---- $1"
+        cat "$log"
+    else
+        echo "ok   $1 ($3)"
+    fi
+    passed=$((passed + $3))
+    failed=$((failed + t_failed))
+}
 for t in "$@"; do
     "$t" >"$log" 2>&1
     status=$?
@@ -47,17 +62,7 @@ else
     line=$(grep -E '^[0-9]+ (passed|failed)|^=* ?[0-9]+ (passed|failed)' "$log" | tail -n 1)
     p=$(echo "$line" | sed -n 's/.*\b\([0-9][0-9]*\) passed.*/\1/p')
     f=$(echo "$line" | sed -n 's/.*\b\([0-9][0-9]*\) failed.*/\1/p')
-    p=${p:-0}
-    f=${f:-0}
-    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    if [ "$f" -ne 0 ]; then
-        echo "---- python (bindings/python)"
-        cat "$log"
-    else
-        echo "ok   python bindings ($p)"
-    fi
-    passed=$((passed + p))
-    failed=$((failed + f))
+    tally "python bindings" "$status" "${p:-0}" "${f:-0}"
     rm -rf "$pydir"
 fi
 
@@ -76,15 +81,7 @@ else
     fi
     p=$(sed -n 's/^test result: .* \([0-9][0-9]*\) passed; \([0-9][0-9]*\) failed.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
     f=$(sed -n 's/^test result: .* \([0-9][0-9]*\) passed; \([0-9][0-9]*\) failed.*/\2/p' "$log" | awk '{s += $1} END {print s + 0}')
-    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    if [ "$f" -ne 0 ]; then
-        echo "---- rust (bindings/rust)"
-        cat "$log"
-    else
-        echo "ok   rust bindings ($p)"
-    fi
-    passed=$((passed + p))
-    failed=$((failed + f))
+    tally "rust bindings" "$status" "$p" "$f"
 fi
 
 # The Zig binding (bindings/zig): zig test, where a zig with @cImport is found (0.14 and 0.15; the
@@ -109,17 +106,7 @@ else
     p=$(sed -n 's/^All \([0-9][0-9]*\) tests passed\.$/\1/p' "$log" | tail -n 1)
     p=${p:-$(sed -n 's/^\([0-9][0-9]*\) passed; \([0-9][0-9]*\) skipped; \([0-9][0-9]*\) failed\.$/\1/p' "$log" | tail -n 1)}
     f=$(sed -n 's/^\([0-9][0-9]*\) passed; \([0-9][0-9]*\) skipped; \([0-9][0-9]*\) failed\.$/\3/p' "$log" | tail -n 1)
-    p=${p:-0}
-    f=${f:-0}
-    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    if [ "$f" -ne 0 ]; then
-        echo "---- zig (bindings/zig)"
-        cat "$log"
-    else
-        echo "ok   zig bindings, zig $zigv ($p)"
-    fi
-    passed=$((passed + p))
-    failed=$((failed + f))
+    tally "zig bindings, zig $zigv" "$status" "${p:-0}" "${f:-0}"
 fi
 
 # The NEON kernels: cross-built for AArch64 and run under qemu-user (make neon-test), counted as
