@@ -303,6 +303,36 @@ static void test_no_loader_no_driver(void **state)
     expect_not_here("VK_DRIVER_FILES=/nonexistent/icd.json VK_ICD_FILENAMES=/nonexistent/icd.json", "finds no Vulkan driver");
 }
 
+/* VK_COMPUTE goes to a Vulkan device first, even when another device executor that takes the op
+ * comes first in the registry (the tiny test plugin, found first through ADEAD_PLUGIN_PATH by an
+ * adead-vm copied where no plugins are); without a Vulkan device it goes to that other one. */
+static void test_vk_compute_prefers_vulkan(void **state)
+{
+    (void)state;
+    need_gpu();
+    if (getenv("ADEAD_VK_DEVICE")) skip();
+    char dir[] = "/tmp/adead-vkpick-XXXXXX", cmd[2400], *out = NULL;
+    assert_non_null(mkdtemp(dir));
+    char cwd[1024];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    snprintf(cmd, sizeof cmd,
+             "cp %s/bin/adead-vm %s/ && printf '.tensor a f32 [4] = [1, -2, 3, -4]\\n.output b f32\\n VK_COMPUTE RELU, b, a\\n HALT\\n' > %s/p.adasm",
+             build_dir(), dir, dir);
+    assert_int_equal(run_cmd(cmd, NULL), 0);
+    const char *const envs[2] = {"", "ADEAD_VK_DEVICE=no-such-device"};
+    const char *const want[2] = {"(Vulkan ", "tiny host device"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "%s ADEAD_VK_SOFTWARE=1 ADEAD_PLUGIN_PATH=%s/%s/tests/plugins:%s/%s/lib/adeadvm %s/adead-vm --profile %s/p.adasm",
+                 envs[i], build_dir()[0] == '/' ? "" : cwd, build_dir(), build_dir()[0] == '/' ? "" : cwd, build_dir(), dir, dir);
+        assert_int_equal(run_cmd(cmd, &out), 0);
+        const char *row = strstr(out, " RELU ");
+        if (!row || !strstr(row, want[i]) || !strstr(out, "b = f32[4] [1, 0, 3, 0]")) fail_msg("%s:\n%s", cmd, out);
+        free(out);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    run_cmd(cmd, NULL);
+}
+
 static void test_programs(void **state)
 {
     (void)state;
@@ -328,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_large_copies),
         cmocka_unit_test(test_pipeline_cache),
         cmocka_unit_test(test_no_loader_no_driver),
+        cmocka_unit_test(test_vk_compute_prefers_vulkan),
         cmocka_unit_test(test_programs),
     };
     return cmocka_run_group_tests(tests, vk_setup, teardown);
