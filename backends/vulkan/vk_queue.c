@@ -2,7 +2,8 @@
  * a global memory barrier before every command, and submits a batch when it is full or when
  * something must be waited for. A ticket is done when its batch's fence is. Host bytes go through
  * a host-visible staging buffer in VK_STAGES pieces: copy_in has copied its bytes into a piece when
- * it returns, as the ABI wants; copy_out returns with the bytes in place. */
+ * it returns, as the ABI wants; copy_out returns with the bytes in place. An empty copy records
+ * nothing: its ticket is done when wait has waited for everything before it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,7 +152,6 @@ static adead_exec_status copy_in(adead_exec_queue *q, adead_exec_ref dst, const 
         r = record_copy(vq, vq->stage_buf, (uint64_t)s * VK_STAGE_BYTES, to, dst.offset + off, n, 0, t, &vq->stage_serial[s]);
         off += n;
     }
-    if (r == VK_SUCCESS && !bytes) vq->batch[vq->cur].last = vq->batch[vq->cur].state == 1 ? t : vq->batch[vq->cur].last;
     return r == VK_SUCCESS ? ADEAD_EXEC_OK : fail(vq, t, r, "copy in");
 }
 
@@ -190,10 +190,6 @@ static adead_exec_status copy_out(adead_exec_queue *q, void *host, adead_exec_re
         memcpy((unsigned char *)host + piece[head].off, vq->stage_map + (size_t)s * VK_STAGE_BYTES, (size_t)piece[head].n);
         head = (head + 1) % VK_STAGES;
         in_flight--;
-    }
-    if (r == VK_SUCCESS && !bytes) { /* nothing to read, but earlier work comes first as with any copy_out */
-        if (vq->batch[vq->cur].state == 1) vq->batch[vq->cur].last = t;
-        else if (vq->synced == t - 1) vq->synced = t;
     }
     return r == VK_SUCCESS ? ADEAD_EXEC_OK : fail(vq, t, r, "copy out");
 }

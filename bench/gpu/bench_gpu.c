@@ -76,6 +76,19 @@ static adead_exec_tensor tensor(adead_exec_buffer *b, int rank, int64_t d0, int6
     return t;
 }
 
+/* c [M, N] = a [M, K] b [K, N]. */
+static adead_exec_op matmul_op(adead_exec_buffer *a, adead_exec_buffer *b, adead_exec_buffer *c, int64_t M, int64_t N, int64_t K)
+{
+    adead_exec_op op;
+    memset(&op, 0, sizeof op);
+    op.kernel = ADEAD_K_MATMUL;
+    op.n_in = 2;
+    op.in[0] = tensor(a, 2, M, K, 0, 0);
+    op.in[1] = tensor(b, 2, K, N, 0, 0);
+    op.out = tensor(c, 2, M, N, 0, 0);
+    return op;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -195,13 +208,7 @@ static void bench_matmul(int64_t M, int64_t N, int64_t K)
 {
     adead_exec_buffer *a = device_random(M * K, 1), *b = device_random(K * N, 2), *c, *c2;
     if (gpu->ops->alloc(gpu, (uint64_t)(M * N) * 4, &c) || gpu->ops->alloc(gpu, (uint64_t)(M * N) * 4, &c2)) die("alloc", "C");
-    adead_exec_op op;
-    memset(&op, 0, sizeof op);
-    op.kernel = ADEAD_K_MATMUL;
-    op.n_in = 2;
-    op.in[0] = tensor(a, 2, M, K, 0, 0);
-    op.in[1] = tensor(b, 2, K, N, 0, 0);
-    op.out = tensor(c, 2, M, N, 0, 0);
+    adead_exec_op op = matmul_op(a, b, c, M, N, K);
     double flops = 2.0 * (double)M * (double)N * (double)K;
     double t = median_time(run_op, &op, gpu_sync, reps_for(flops, 40e12));
     printf("MATMUL %lldx%lldx%lld (MxNxK)  ours %7.3f TFLOP/s", (long long)M, (long long)N, (long long)K, flops / t / 1e12);
@@ -397,10 +404,9 @@ static adead_exec_buffer *cross_dev[3];
 static void gpu_with_copies(void *arg)
 {
     (void)arg;
-    uint64_t in_bytes = (uint64_t)cross_op.in[0].count * 4, out_bytes = (uint64_t)cross_op.out.count * 4;
+    uint64_t out_bytes = (uint64_t)cross_op.out.count * 4;
     for (uint32_t i = 0; i < cross_op.n_in; i++)
         gq->ops->copy_in(gq, (adead_exec_ref){cross_dev[i], 0}, cross_host[i], (uint64_t)cross_op.in[i].count * 4);
-    (void)in_bytes;
     adead_exec_ticket t;
     gq->ops->submit(gq, &cross_op, 1, &t);
     gq->ops->copy_out(gq, cross_host[2], (adead_exec_ref){cross_dev[2], 0}, out_bytes);
@@ -501,13 +507,7 @@ int main(int argc, char **argv)
         if (sscanf(one, "%lldx%lldx%lld", &M, &N, &K) != 3) die("ADEAD_BENCH_MM", "not MxNxK");
         adead_exec_buffer *a = device_random(M * K, 1), *b = device_random(K * N, 2), *c;
         if (gpu->ops->alloc(gpu, (uint64_t)(M * N) * 4, &c)) die("alloc", "C");
-        adead_exec_op op;
-        memset(&op, 0, sizeof op);
-        op.kernel = ADEAD_K_MATMUL;
-        op.n_in = 2;
-        op.in[0] = tensor(a, 2, M, K, 0, 0);
-        op.in[1] = tensor(b, 2, K, N, 0, 0);
-        op.out = tensor(c, 2, M, N, 0, 0);
+        adead_exec_op op = matmul_op(a, b, c, M, N, K);
         for (int i = 0; i < 3; i++) run_op(&op);
         gpu_sync();
         return 0;
@@ -523,13 +523,7 @@ int main(int argc, char **argv)
             int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
             adead_exec_buffer *a = device_random(M * K, 1), *b = device_random(K * N, 2), *c;
             if (gpu->ops->alloc(gpu, (uint64_t)(M * N) * 4, &c)) die("alloc", "C");
-            adead_exec_op op;
-            memset(&op, 0, sizeof op);
-            op.kernel = ADEAD_K_MATMUL;
-            op.n_in = 2;
-            op.in[0] = tensor(a, 2, M, K, 0, 0);
-            op.in[1] = tensor(b, 2, K, N, 0, 0);
-            op.out = tensor(c, 2, M, N, 0, 0);
+            adead_exec_op op = matmul_op(a, b, c, M, N, K);
             double flops = 2.0 * (double)M * (double)N * (double)K;
             printf("  %lldx%lldx%lld:", (long long)M, (long long)N, (long long)K);
             adead_exec_queue *keep = gq;
